@@ -1,0 +1,1 @@
+"""The ``medclass`` command: thin wrappers that parse, call the public functions, and print."""

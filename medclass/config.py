@@ -1,0 +1,344 @@
+"""The run configuration: one typed object, built once at the edge, validated once, saved with the run.
+
+``RunConfig`` is a tree of frozen dataclasses. Each field declares its default, a one-line meaning and
+its constraints (``field(..., metadata=...)``); :func:`validate` walks the tree and reports every
+problem at once, each under its dotted key (``train.lr``). Values are resolved in this order, later
+wins: the dataclass defaults, the named recipe (:mod:`medclass.recipes`), a YAML file, then
+command-line overrides. Python users build the same object directly::
+
+    cfg = RunConfig(data=DataConfig(dataset="breastmnist"), train=TrainConfig(epochs=20))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+from .errors import ConfigError, did_you_mean
+
+__all__ = [
+    "DataConfig",
+    "AugmentConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "EvalConfig",
+    "RunConfig",
+    "build_config",
+    "validate",
+    "config_to_dict",
+    "config_from_dict",
+    "load_yaml",
+    "parse_overrides",
+]
+
+
+def _f(default: Any, help: str, **constraints: Any) -> Any:
+    """A dataclass field with its meaning and constraints (choices, ge, gt, le, lt) attached."""
+    if isinstance(default, (list, dict)):
+        raise TypeError("use tuples for sequence defaults: configs are frozen")
+    return field(default=default, metadata={"help": help, **constraints})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = _f("breastmnist", "MedMNIST name (`medclass data list`) or a path to an .npz in MedMNIST layout")
+    size: int = _f(28, "image side in pixels; MedMNIST+ ships 28, 64, 128 and 224", choices=(28, 64, 128, 224))
+    data_dir: str | None = _f(None, "folder holding the .npz files; unset: $MEDCLASS_DATA, then the user cache")
+    download: bool = _f(True, "download a missing MedMNIST file (needs internet); false: fail with where to put it")
+    mean: tuple[float, ...] = _f((0.5,), "per-channel mean subtracted after scaling pixels to [0, 1]")
+    std: tuple[float, ...] = _f((0.5,), "per-channel std divided after subtracting the mean", gt=0)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Random changes applied to training batches only (never at evaluation)."""
+
+    hflip: bool = _f(False, "mirror left-right with probability 0.5")
+    vflip: bool = _f(False, "mirror top-bottom with probability 0.5")
+    rotate: float = _f(0.0, "maximum rotation in degrees, sampled uniformly in [-rotate, rotate]", ge=0, le=180)
+    scale: float = _f(0.0, "maximum zoom change as a fraction, sampled in [1-scale, 1+scale]", ge=0, lt=1)
+    translate: float = _f(0.0, "maximum shift as a fraction of the image side", ge=0, le=0.5)
+    brightness: float = _f(0.0, "maximum additive brightness change, in units of the pixel range", ge=0, le=1)
+    contrast: float = _f(0.0, "maximum multiplicative contrast change as a fraction", ge=0, lt=1)
+
+    @property
+    def enabled(self) -> bool:
+        return any((self.hflip, self.vflip, self.rotate, self.scale, self.translate, self.brightness, self.contrast))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = _f("resnet9", "registered architecture (`medclass models list`)")
+    width: int | None = _f(None, "base channel width; unset: the architecture's default", gt=0)
+    dropout: float = _f(0.0, "dropout probability before the classifier", ge=0, lt=1)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = _f(30, "passes over the training split", gt=0)
+    batch_size: int = _f(128, "images per optimisation step", gt=0)
+    optimizer: str = _f("adamw", "optimiser", choices=("sgd", "adam", "adamw"))
+    lr: float = _f(2e-3, "peak learning rate", gt=0)
+    weight_decay: float = _f(5e-4, "L2 penalty (decoupled for adamw)", ge=0)
+    momentum: float = _f(0.9, "SGD momentum (Nesterov); ignored by Adam/AdamW", ge=0, lt=1)
+    schedule: str = _f("onecycle", "learning-rate schedule", choices=("constant", "multistep", "cosine", "onecycle"))
+    warmup: float = _f(0.2, "onecycle/cosine: fraction of steps spent warming up", ge=0, lt=1)
+    milestones: tuple[float, ...] = _f((0.5, 0.75), "multistep: fractions of training where lr is multiplied by gamma")
+    gamma: float = _f(0.1, "multistep: factor applied at each milestone", gt=0, le=1)
+    label_smoothing: float = _f(0.0, "cross-entropy label smoothing", ge=0, lt=1)
+    ema: float = _f(0.0, "decay of an exponential moving average of the weights; 0 disables it", ge=0, lt=1)
+    early_stopping: int = _f(0, "stop after this many epochs without a better validation AUC; 0 disables it", ge=0)
+    channels_last: bool = _f(True, "NHWC memory layout; about 20% faster convolutions on CPU")
+    device: str = _f("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
+    num_threads: int = _f(0, "CPU threads for PyTorch; 0 keeps PyTorch's choice", ge=0)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    batch_size: int = _f(512, "images per forward pass at evaluation", gt=0)
+    tta: bool = _f(False, "average predictions over the image and its left-right mirror")
+    threshold: float = _f(0.5, "binary and multi-label decision threshold (MedMNIST uses 0.5)", gt=0, lt=1)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    recipe: str = _f("default", "the named recipe these settings started from (`medclass train --recipe`)")
+    seed: int = _f(0, "seed of every random choice: weights, shuffling, augmentation", ge=0)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# --- conversion ---------------------------------------------------------------------------------
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain, YAML-friendly dict of a config (tuples become lists)."""
+    out: dict[str, Any] = {}
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        out[f.name] = config_to_dict(v) if is_dataclass(v) else (list(v) if isinstance(v, tuple) else v)
+    return out
+
+
+def config_from_dict(d: Mapping[str, Any], cls: type = RunConfig, *, prefix: str = "") -> Any:
+    """Build ``cls`` from a nested mapping, coercing types; unknown keys are an error with a suggestion."""
+    problems: list[str] = []
+    obj = _from_dict(d, cls, prefix, problems)
+    if problems:
+        raise ConfigError(_problems_message(problems))
+    return obj
+
+
+def _from_dict(d: Mapping[str, Any], cls: type, prefix: str, problems: list[str]) -> Any:
+    if not isinstance(d, Mapping):
+        problems.append(f"{prefix or 'config'}: expected a mapping of settings, got {type(d).__name__} {d!r}")
+        return cls()
+    hints = get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in d.items():
+        dotted = f"{prefix}{key}"
+        if key not in names:
+            problems.append(f"{dotted}: unknown setting.{did_you_mean(key, names)} Known here: {', '.join(sorted(names))}")
+            continue
+        tp = hints[key]
+        if is_dataclass(tp):
+            kwargs[key] = _from_dict(value, tp, f"{dotted}.", problems)
+            continue
+        try:
+            kwargs[key] = _coerce(value, tp)
+        except (TypeError, ValueError):
+            problems.append(f"{dotted}: expected {_type_name(tp)}, got {value!r}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, tp: Any) -> Any:
+    """Coerce a YAML/CLI value to the annotated type, or raise TypeError/ValueError."""
+    origin, args = get_origin(tp), get_args(tp)
+    if args and type(None) in args:  # Optional[X]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = yaml.safe_load(value) if value.strip().startswith("[") else value.split(",")
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return tuple(_coerce(v, args[0]) for v in value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            return value.lower() in ("true", "yes", "on", "1")
+        raise ValueError(value)
+    if tp is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(value)
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        return float(value)
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ValueError(value)
+        return str(value)
+    raise TypeError(f"unsupported config type {tp}")
+
+
+def _type_name(tp: Any) -> str:
+    args = get_args(tp)
+    if args and type(None) in args:
+        return f"{_type_name([a for a in args if a is not type(None)][0])} or null"
+    if get_origin(tp) is tuple:
+        return f"a list of {_type_name(args[0])}"
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Check every field's constraints and the combinations; raise one ConfigError listing all problems."""
+    problems = list(_field_problems(cfg, ""))
+    problems += _combination_problems(cfg)
+    if problems:
+        raise ConfigError(_problems_message(problems))
+    return cfg
+
+
+def _field_problems(cfg: Any, prefix: str) -> Iterable[str]:
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        key = f"{prefix}{f.name}"
+        if is_dataclass(v):
+            yield from _field_problems(v, f"{key}.")
+            continue
+        m = f.metadata
+        values = v if isinstance(v, tuple) else (v,)
+        for x in values:
+            if x is None:
+                continue
+            if isinstance(x, float) and not math.isfinite(x):
+                yield f"{key} must be a finite number. Got {x!r} instead."
+            if "choices" in m and x not in m["choices"]:
+                opts = ", ".join(map(str, m["choices"]))
+                yield f"{key} must be one of {opts}. Got {x!r} instead.{did_you_mean(x, map(str, m['choices']))}"
+            for op, test, word in (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
+                                   ("le", lambda a, b: a <= b, "<="), ("lt", lambda a, b: a < b, "<")):
+                if op in m and isinstance(x, (int, float)) and not test(x, m[op]):
+                    yield f"{key} must be {word} {m[op]}. Got {x!r} instead."
+
+
+def _combination_problems(cfg: RunConfig) -> list[str]:
+    out = []
+    d, t = cfg.data, cfg.train
+    if len(d.mean) != len(d.std):
+        out.append(f"data.mean and data.std must have the same length. Got {len(d.mean)} and {len(d.std)}.")
+    if t.schedule == "multistep" and (not t.milestones or any(not 0 < m < 1 for m in t.milestones)
+                                      or list(t.milestones) != sorted(t.milestones)):
+        out.append(f"train.milestones must be increasing fractions in (0, 1). Got {list(t.milestones)!r} instead.")
+    dev = t.device
+    if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        out.append(f"train.device must be auto, cpu, cuda or cuda:N. Got {dev!r} instead.")
+    return out
+
+
+def _problems_message(problems: list[str]) -> str:
+    if len(problems) == 1:
+        return f"Invalid configuration: {problems[0]}"
+    return "Invalid configuration (%d problems):\n  - %s" % (len(problems), "\n  - ".join(problems))
+
+
+# --- building: defaults < recipe < YAML < overrides -------------------------------------------
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config file; a clear error when it is missing or malformed."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"Config file '{p}' does not exist. Pass an existing YAML file to --config.")
+    try:
+        d = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"Config file '{p}' is not valid YAML: {e}") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"Config file '{p}' must hold a mapping of settings (data:, model:, train:, ...).")
+    return d
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """Turn ``["train.lr=0.01", "train.augment.hflip=true"]`` into a nested dict (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"Override {item!r} must look like key=value, e.g. train.lr=0.001.")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        _set_dotted(out, key.strip(), value)
+    return out
+
+
+def _set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+        if not isinstance(d, dict):
+            raise ConfigError(f"Override {key!r} conflicts with an earlier value for {p!r}.")
+    d[parts[-1]] = value
+
+
+def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``update`` into a copy of ``base``."""
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def build_config(
+    recipe: str | None = None,
+    yaml_file: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """Resolve a RunConfig: defaults, then ``recipe``, then ``yaml_file``, then ``overrides``; validated.
+
+    The recipe may also be named inside the YAML file (``recipe: default``) or in the overrides; with
+    none named anywhere it is ``default``, whose settings are the dataclass defaults.
+    """
+    from .recipes import get_recipe  # recipes import this module
+
+    layers: list[Mapping[str, Any]] = []
+    from_yaml = load_yaml(yaml_file) if yaml_file is not None else {}
+    overrides = dict(overrides or {})
+    name = overrides.get("recipe") or recipe or from_yaml.get("recipe") or "default"
+    layers.append({**get_recipe(name), "recipe": name})
+    layers += [from_yaml, overrides]
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = deep_merge(merged, layer)
+    problems: list[str] = []
+    cfg = _from_dict(merged, RunConfig, "", problems)  # unknown keys and type errors...
+    problems += list(_field_problems(cfg, "")) + _combination_problems(cfg)  # ...and bad values, reported together
+    if problems:
+        raise ConfigError(_problems_message(problems))
+    return cfg
+
+
+def replace(cfg: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` re-exported for frozen configs."""
+    return dataclasses.replace(cfg, **changes)

@@ -1,0 +1,79 @@
+"""The model registry: names -> builders and model cards. Filled at import, read-only afterwards.
+
+Modelled on timm's ``_registry.py``: a family file defines a network and registers one small builder
+per variant with :func:`register_model`. Unlike timm, registering a name twice is an error: a silent
+overwrite would make ``create_model`` build something other than what the user asked for.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import ConfigError, did_you_mean
+
+__all__ = ["ModelCard", "register_model", "get_model_card", "get_builder", "list_models"]
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A model's data contract and anatomy, so downstream code never guesses.
+
+    ``classifier`` names the final linear layer (head replacement, linear probing); ``cam_layer`` names
+    the module whose output CAM / Grad-CAM should use (the last spatial feature map).
+    """
+
+    name: str
+    family: str
+    description: str
+    input_size: int  # the size the model was designed for
+    min_input_size: int  # smallest side that still leaves a feature map
+    in_chans: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    classifier: str
+    cam_layer: str
+    reference: str = ""
+
+
+_BUILDERS: dict[str, Callable] = {}
+_CARDS: dict[str, ModelCard] = {}
+
+
+def register_model(*, family: str, description: str, classifier: str, cam_layer: str, input_size: int = 28,
+                   min_input_size: int = 8, in_chans: int = 1, mean: tuple[float, ...] = (0.5,),
+                   std: tuple[float, ...] = (0.5,), reference: str = "") -> Callable:
+    """Decorator registering a builder ``fn(*, num_classes, in_chans, input_size, **kwargs) -> nn.Module``."""
+
+    def wrap(fn: Callable) -> Callable:
+        name = fn.__name__
+        if name in _BUILDERS:
+            raise RuntimeError(f"Model {name!r} is registered twice (second time in {fn.__module__}).")
+        _BUILDERS[name] = fn
+        _CARDS[name] = ModelCard(name=name, family=family, description=description, input_size=input_size,
+                                 min_input_size=min_input_size, in_chans=in_chans, mean=tuple(mean),
+                                 std=tuple(std), classifier=classifier, cam_layer=cam_layer, reference=reference)
+        return fn
+
+    return wrap
+
+
+def _lookup(name: str) -> str:
+    if name in _BUILDERS:
+        return name
+    raise ConfigError(f"Unknown model {name!r}.{did_you_mean(name, _BUILDERS)} "
+                      f"Run `medclass models list` to see the {len(_BUILDERS)} registered models.")
+
+
+def get_builder(name: str) -> Callable:
+    return _BUILDERS[_lookup(name)]
+
+
+def get_model_card(name: str) -> ModelCard:
+    return _CARDS[_lookup(name)]
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style ``pattern`` (``"resnet*"``), sorted."""
+    return sorted(n for n in _BUILDERS if fnmatch.fnmatch(n, pattern))

@@ -1,0 +1,101 @@
+"""Small behaviours plugged into the training loop, one concern each.
+
+A callback overrides any of the hooks below. Stateful callbacks (early stopping, best checkpoint)
+expose ``state_dict`` / ``load_state_dict`` so a resumed run continues with their memory intact.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Callback", "EarlyStopping", "BestCheckpoint"]
+
+
+class Callback:
+    def on_fit_start(self, trainer) -> None: ...
+    def on_epoch_start(self, trainer, epoch: int) -> None: ...
+    def on_batch_end(self, trainer, batch: int, loss: float) -> None: ...
+    def on_epoch_end(self, trainer, record: dict[str, Any]) -> None: ...
+    def on_fit_end(self, trainer) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class _Monitor:
+    def __init__(self, monitor: str, mode: str):
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        self.monitor, self.mode = monitor, mode
+
+    def value(self, record: dict[str, Any]) -> float:
+        if self.monitor not in record:
+            raise KeyError(f"{type(self).__name__} monitors {self.monitor!r}, which the epoch record lacks. "
+                           f"Available: {', '.join(record)}.")
+        return float(record[self.monitor])
+
+    def improves(self, new: float, best: float | None) -> bool:
+        if math.isnan(new):
+            return False
+        return best is None or (new > best if self.mode == "max" else new < best)
+
+
+class EarlyStopping(Callback, _Monitor):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs (0 disables it)."""
+
+    def __init__(self, patience: int, monitor: str = "val_auc", mode: str = "max"):
+        _Monitor.__init__(self, monitor, mode)
+        self.patience = patience
+        self.best: float | None = None
+        self.bad_epochs = 0
+
+    def on_epoch_end(self, trainer, record):
+        if not self.patience:
+            return
+        v = self.value(record)
+        if self.improves(v, self.best):
+            self.best, self.bad_epochs = v, 0
+        else:
+            self.bad_epochs += 1
+            if self.bad_epochs >= self.patience:
+                log.info("early stopping: %s has not improved for %d epochs (best %.4f)",
+                         self.monitor, self.patience, self.best)
+                trainer.should_stop = True
+
+    def state_dict(self):
+        return {"best": self.best, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state):
+        self.best, self.bad_epochs = state["best"], state["bad_epochs"]
+
+
+class BestCheckpoint(Callback, _Monitor):
+    """Call ``save(trainer, record)`` whenever ``monitor`` reaches a new best; remember which epoch."""
+
+    def __init__(self, save: Callable[[Any, dict[str, Any]], os.PathLike | None], monitor: str = "val_auc",
+                 mode: str = "max"):
+        _Monitor.__init__(self, monitor, mode)
+        self.save = save
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+
+    def on_epoch_end(self, trainer, record):
+        v = self.value(record)
+        if self.improves(v, self.best):
+            self.best, self.best_epoch = v, int(record["epoch"])
+            self.save(trainer, record)
+        record["best_epoch"] = self.best_epoch
+
+    def state_dict(self):
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state):
+        self.best, self.best_epoch = state["best"], state["best_epoch"]

@@ -1,0 +1,150 @@
+"""The training loop: epochs of optimisation steps, validation after each, callbacks around both.
+
+The model is not the loop: a network only defines ``forward``; the task supplies the loss and the
+output activation; this :class:`Trainer` owns epochs, steps, the weight average and validation, and
+hands everything else (checkpoints, early stopping, progress bars) to callbacks.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data.loader import BatchLoader
+from ..evaluation.metrics import medmnist_acc, medmnist_auc
+from ..tasks import Task
+from .callbacks import Callback
+from .inference import predict_proba
+from .seeding import derive_seed, epoch_generator
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Trainer"]
+
+
+class Trainer:
+    """Train ``model`` on ``train_loader`` for ``epochs``, validating on ``val_loader`` after each epoch.
+
+    Each epoch's record (``history``) holds: epoch, train_loss, val_loss, val_auc, val_acc, lr, seconds,
+    images_per_s and data_share (the fraction of step time spent drawing and augmenting batches).
+    """
+
+    def __init__(self, model: nn.Module, task: Task, optimizer: torch.optim.Optimizer, scheduler,
+                 train_loader: BatchLoader, val_loader: BatchLoader, *, epochs: int, seed: int,
+                 label_smoothing: float = 0.0, ema_decay: float = 0.0, tta: bool = False, threshold: float = 0.5,
+                 callbacks: Sequence[Callback] = ()):
+        self.model, self.task = model, task
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.epochs, self.seed = epochs, seed
+        self.loss_fn = task.loss(label_smoothing)
+        self.eval_loss_fn = task.loss(0.0)
+        self.tta, self.threshold = tta, threshold
+        self.callbacks = list(callbacks)
+        self.ema = None
+        if ema_decay:
+            self.ema = torch.optim.swa_utils.AveragedModel(
+                model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+        self.epoch = 0  # epochs completed
+        self.step = 0
+        self.history: list[dict[str, Any]] = []
+        self.should_stop = False
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights that are validated and saved: the moving average when enabled."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def fit(self) -> list[dict[str, Any]]:
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        while self.epoch < self.epochs and not self.should_stop:
+            record = self._train_epoch(self.epoch)
+            record.update(self.validate())
+            self.epoch += 1
+            self.history.append(record)
+            log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_auc %.4f val_acc %.4f (%.1fs)", record["epoch"],
+                     self.epochs, record["train_loss"], record["val_loss"], record["val_auc"], record["val_acc"],
+                     record["seconds"])
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, record)
+        for cb in self.callbacks:
+            cb.on_fit_end(self)
+        return self.history
+
+    def _train_epoch(self, epoch: int) -> dict[str, Any]:
+        for cb in self.callbacks:
+            cb.on_epoch_start(self, epoch)
+        torch.manual_seed(derive_seed(self.seed, "epoch", epoch, "torch"))  # dropout masks
+        gen = epoch_generator(self.seed, epoch)
+        self.model.train()
+        loss_sum, n, data_time = 0.0, 0, 0.0
+        t0 = time.perf_counter()
+        t_data = t0
+        for b, (x, y) in enumerate(self.train_loader.batches(gen)):
+            data_time += time.perf_counter() - t_data
+            loss = self.loss_fn(self.model(x), self.task.target(y))
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(
+                    f"Training loss became {loss.item()} at epoch {epoch + 1}, batch {b + 1}. "
+                    f"Lower train.lr (learning rate now {self.optimizer.param_groups[0]['lr']:.3g}) or check the data."
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
+            self.step += 1
+            loss_sum += loss.item() * len(y)
+            n += len(y)
+            for cb in self.callbacks:
+                cb.on_batch_end(self, b, loss.item())
+            t_data = time.perf_counter()
+        seconds = time.perf_counter() - t0
+        return {"epoch": epoch + 1, "train_loss": loss_sum / max(n, 1), "lr": self.optimizer.param_groups[0]["lr"],
+                "seconds": round(seconds, 3), "images_per_s": round(n / seconds, 1) if seconds else float("nan"),
+                "data_share": round(data_time / seconds, 4) if seconds else float("nan")}
+
+    def validate(self) -> dict[str, float]:
+        probs, labels, loss = predict_proba(self.eval_model, self.val_loader.batches(), self.task, tta=self.tta,
+                                            loss_fn=self.eval_loss_fn)
+        name = self.task.name
+        return {"val_loss": loss, "val_auc": medmnist_auc(labels, probs, name),
+                "val_acc": medmnist_acc(labels, probs, name, self.threshold)}
+
+    # --- resume -------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "history": copy.deepcopy(self.history),
+            "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks},
+            "should_stop": self.should_stop,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.history = list(state["history"])
+        self.should_stop = bool(state.get("should_stop", False))
+        saved = state.get("callbacks", {})
+        for cb in self.callbacks:
+            if type(cb).__name__ in saved:
+                cb.load_state_dict(saved[type(cb).__name__])

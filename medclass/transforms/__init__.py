@@ -1,0 +1,6 @@
+"""Tensor transforms: intensity scaling and batch augmentation. They know nothing of models."""
+
+from .augment import BatchAugment
+from .intensity import Normalize
+
+__all__ = ["BatchAugment", "Normalize"]

@@ -1,0 +1,68 @@
+"""Random augmentation of whole batches of tensors, for training only.
+
+All geometric changes of one image (mirror, rotation, zoom, shift) are folded into a single affine
+matrix, so the whole batch is resampled by one ``grid_sample`` call (on the GPU when the batch is
+there), instead of a Python loop over images. Brightness and contrast follow on the same tensor.
+Randomness comes only from the ``torch.Generator`` passed in, so a run is reproducible and a resumed
+run draws exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..config import AugmentConfig
+
+__all__ = ["BatchAugment"]
+
+
+class BatchAugment:
+    """Apply :class:`~medclass.config.AugmentConfig` to a float ``(N, C, H, W)`` batch in [0, 1]."""
+
+    def __init__(self, cfg: AugmentConfig):
+        self.cfg = cfg
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        cfg = self.cfg
+        if not cfg.enabled:
+            return x
+        n = x.shape[0]
+
+        def uniform(*shape: int) -> torch.Tensor:  # U(-1, 1) drawn on the CPU generator, moved to x
+            return (torch.rand(*shape, generator=generator) * 2 - 1).to(x.device)
+
+        def coin() -> torch.Tensor:
+            return torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0).to(x.device)
+
+        sx = coin() if cfg.hflip else torch.ones(n, device=x.device)
+        sy = coin() if cfg.vflip else torch.ones(n, device=x.device)
+        if cfg.rotate or cfg.scale or cfg.translate:
+            angle = uniform(n) * math.radians(cfg.rotate)
+            zoom = 1 + uniform(n) * cfg.scale
+            shift = uniform(n, 2) * cfg.translate * 2  # affine_grid coordinates span [-1, 1]
+            cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+            theta = torch.stack([
+                torch.stack([cos * sx, -sin * sy, shift[:, 0]], 1),
+                torch.stack([sin * sx, cos * sy, shift[:, 1]], 1),
+            ], 1).to(x.dtype)
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+            x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        else:  # mirrors only: exact pixel copies, no resampling
+            if cfg.hflip:
+                x = torch.where((sx < 0).view(-1, 1, 1, 1), x.flip(3), x)
+            if cfg.vflip:
+                x = torch.where((sy < 0).view(-1, 1, 1, 1), x.flip(2), x)
+        if cfg.contrast:
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            x = (x - mean) * (1 + uniform(n).view(-1, 1, 1, 1) * cfg.contrast) + mean
+        if cfg.brightness:
+            x = x + uniform(n).view(-1, 1, 1, 1) * cfg.brightness
+        if cfg.contrast or cfg.brightness:
+            x = x.clamp(0, 1)
+        return x
+
+    def __repr__(self) -> str:
+        return f"BatchAugment({self.cfg})"

@@ -1,0 +1,1 @@
+"""Small helpers shared by several rooms: atomic file writes, logging set-up."""

@@ -1,0 +1,89 @@
+"""The console commands: exit codes, one-line errors, and that they call the same functions as Python."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medclass.cli.main import main
+
+FAST = ["--set", "model.width=4", "--batch-size", "16", "--epochs", "2", "--quiet"]
+
+
+def _err(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Traceback" not in err
+    return err
+
+
+def test_data_and_models_listing(capsys):
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "pneumoniamnist" in out and "synapsemnist3d" in out
+    assert main(["data", "info", "breastmnist"]) == 0
+    out = capsys.readouterr().out
+    assert "750601b1f35ba3300ea97c75c52ff8f6" in out and "malignant" in out and "CC BY 4.0" in out
+    assert main(["models", "list"]) == 0
+    assert "resnet18" in capsys.readouterr().out
+
+
+def test_unknown_dataset_is_one_line_with_suggestion(capsys, tmp_path):
+    assert main(["data", "info", "breastmnst"]) == 2
+    assert "Did you mean 'breastmnist'?" in _err(capsys)
+    assert main(["train", "--dataset", "pnuemoniamnist", "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    assert "Did you mean 'pneumoniamnist'?" in _err(capsys)
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_file_offline_message(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("MEDCLASS_DATA", raising=False)
+    assert main(["train", "--dataset", "dermamnist", "--no-download", "--data-dir", str(tmp_path),
+                 "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    err = _err(capsys)
+    assert "dermamnist.npz" in err and "0744692d530f8e62ec473284d019b0c7" in err and str(tmp_path) in err
+
+
+def test_train_evaluate_predict_round_trip(toy_npz, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(toy_npz), "--seed", "1", "--out", str(run), *FAST]) == 0
+    assert "next: medclass evaluate" in capsys.readouterr().out
+    assert main(["evaluate", str(run), "--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "AUC" in out and "sensitivity" in out and "confusion matrix" in out
+    assert json.loads((run / "metrics" / "test.json").read_text())["n"] == 32
+    img = tmp_path / "a.png"
+    Image.fromarray(np.load(toy_npz)["test_images"][0]).save(img)
+    assert main(["predict", str(run), str(img), "--out", str(tmp_path / "p.csv")]) == 0
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert lines[0] == "path,prediction,p(0),p(1)" and lines[1].startswith(str(img))
+    assert main(["predict", str(run), str(img)]) == 0
+    assert "prediction" in capsys.readouterr().out
+
+
+def test_existing_run_and_resume_misuse(toy_npz, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(toy_npz), "--out", str(run), *FAST]) == 0
+    capsys.readouterr()
+    assert main(["train", "--dataset", str(toy_npz), "--out", str(run), *FAST]) == 2
+    assert "already exists" in _err(capsys)
+    assert main(["train", "--resume", str(run), "--epochs", "5"]) == 2
+    assert "cannot be combined with --epochs" in _err(capsys)
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "is not a medclass run folder" in _err(capsys)
+    assert main(["train", "--dataset", str(toy_npz), *FAST]) == 2
+    assert "needs --out" in _err(capsys)
+
+
+def test_bad_settings_and_print_config(capsys):
+    assert main(["train", "--set", "train.lr=-1", "--set", "train.optimiser=sgd", "--print-config"]) == 2
+    err = _err(capsys)
+    assert "train.lr must be > 0" in err and "Did you mean 'optimizer'?" in err
+    assert main(["train", "--recipe", "medmnist-reference", "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "name: resnet18" in out and "epochs: 100" in out
+
+
+def test_evaluate_unfinished_or_missing_run(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "none")]) == 2
+    assert "does not exist" in _err(capsys)

@@ -1,0 +1,97 @@
+import pytest
+import yaml
+
+from medclass.config import (AugmentConfig, RunConfig, build_config, config_from_dict, config_to_dict,
+                             parse_overrides, validate)
+from medclass.errors import ConfigError
+from medclass.recipes import RECIPES
+
+
+def test_defaults_are_valid_and_are_the_default_recipe():
+    cfg = validate(RunConfig())
+    assert cfg.recipe == "default"
+    assert build_config() == cfg
+    assert RECIPES["default"] == {}
+
+
+def test_round_trip_through_dict_and_yaml():
+    cfg = build_config("medmnist-reference")
+    d = yaml.safe_load(yaml.safe_dump(config_to_dict(cfg)))
+    assert config_from_dict(d) == cfg
+
+
+def test_precedence_defaults_recipe_yaml_flags(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  lr: 0.01\n  epochs: 7\nmodel:\n  name: resnet34\n")
+    cfg = build_config("medmnist-reference", f, parse_overrides(["train.epochs=9"]))
+    assert cfg.train.optimizer == "adam"  # from the recipe
+    assert cfg.train.lr == 0.01  # YAML beats recipe
+    assert cfg.train.epochs == 9  # flag beats YAML
+    assert cfg.model.name == "resnet34"
+
+
+def test_recipe_named_in_yaml(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("recipe: medmnist-reference\n")
+    assert build_config(None, f).model.name == "resnet18"
+
+
+def test_unknown_key_suggests_nearest():
+    with pytest.raises(ConfigError, match=r"train\.lrr: unknown setting\. Did you mean 'lr'\?"):
+        build_config(overrides=parse_overrides(["train.lrr=0.1"]))
+
+
+def test_all_problems_reported_together_with_dotted_keys():
+    with pytest.raises(ConfigError) as e:
+        build_config(overrides=parse_overrides(["train.lr=-1", "train.optimizer=adma", "data.size=30",
+                                                "train.augment.rotate=500"]))
+    msg = str(e.value)
+    assert "4 problems" in msg
+    assert "train.lr must be > 0. Got -1.0 instead." in msg
+    assert "train.optimizer must be one of sgd, adam, adamw. Got 'adma' instead. Did you mean 'adam'?" in msg
+    assert "data.size must be one of 28, 64, 128, 224. Got 30 instead." in msg
+    assert "train.augment.rotate must be <= 180" in msg
+
+
+def test_type_errors_name_the_key():
+    with pytest.raises(ConfigError, match=r"train\.epochs: expected an integer, got 'many'"):
+        build_config(overrides={"train": {"epochs": "many"}})
+    with pytest.raises(ConfigError, match=r"train\.epochs: expected an integer, got 2\.5"):
+        build_config(overrides={"train": {"epochs": 2.5}})
+
+
+def test_override_parsing_types():
+    o = parse_overrides(["train.augment.hflip=true", "data.mean=[0.4, 0.5, 0.6]", "data.data_dir=null",
+                         "data.std=0.2,0.3,0.4"])
+    cfg = build_config(overrides=o)
+    assert cfg.train.augment.hflip is True
+    assert cfg.data.mean == (0.4, 0.5, 0.6) and cfg.data.std == (0.2, 0.3, 0.4)
+    assert cfg.data.data_dir is None
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["train.lr"])
+
+
+def test_unknown_recipe_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="Unknown recipe 'defualt'. Did you mean 'default'"):
+        build_config("defualt")
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_config(None, tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        build_config(None, bad)
+
+
+def test_combinations_checked():
+    with pytest.raises(ConfigError, match="same length"):
+        build_config(overrides={"data": {"mean": [0.5, 0.5], "std": [0.5]}})
+    with pytest.raises(ConfigError, match="milestones"):
+        build_config(overrides={"train": {"schedule": "multistep", "milestones": [0.8, 0.2]}})
+    with pytest.raises(ConfigError, match="train.device"):
+        build_config(overrides={"train": {"device": "gpu"}})
+
+
+def test_configs_are_frozen():
+    with pytest.raises(Exception):
+        RunConfig().seed = 3  # type: ignore[misc]
+    assert not AugmentConfig().enabled and AugmentConfig(hflip=True).enabled
