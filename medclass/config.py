@@ -106,6 +106,13 @@ class EvalConfig:
     batch_size: int = _f(512, "images per forward pass at evaluation", gt=0)
     tta: bool = _f(False, "average predictions over the image and its left-right mirror")
     threshold: float = _f(0.5, "binary and multi-label decision threshold (MedMNIST uses 0.5)", gt=0, lt=1)
+    n_boot: int = _f(2000, "bootstrap replicates for every 95% interval (10000 for publication)", ge=100)
+    ci_level: float = _f(0.95, "coverage of the bootstrap intervals", gt=0.5, lt=1)
+    sensitivity_target: float = _f(0.95, "high-sensitivity operating point: validation sensitivity to reach",
+                                   gt=0, lt=1)
+    specificity_target: float = _f(0.95, "high-specificity operating point: validation specificity to reach",
+                                   gt=0, lt=1)
+    temperature_scaling: bool = _f(False, "also report probabilities recalibrated by a temperature fitted on val")
 
 
 @dataclass(frozen=True)

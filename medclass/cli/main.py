@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import MedclassError
-from . import data, evaluate, models, predict, train
+from . import compare, data, evaluate, models, predict, report, train
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = (train, evaluate, predict, data, models)
+COMMANDS = (train, evaluate, report, compare, predict, data, models)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+_NAMES = [("auc", "AUC"), ("acc", "ACC"), ("balanced_accuracy", "balanced accuracy"),
+          ("average_precision", "average precision"), ("sensitivity", "sensitivity"), ("specificity", "specificity"),
+          ("ppv", "PPV"), ("npv", "NPV"), ("f1", "F1"), ("brier", "Brier score")]
+
 
 def _num(v: Any) -> str:
     if isinstance(v, float):
@@ -12,16 +16,35 @@ def _num(v: Any) -> str:
     return str(v)
 
 
+def _ci(iv: dict) -> str:
+    return f"[{_num(iv['low'])}, {_num(iv['high'])}]"
+
+
 def metrics_table(m: dict[str, Any]) -> str:
-    """The headline numbers of one ``metrics/<split>.json`` as an aligned two-column table."""
-    ck = m.get("checkpoint", {})
-    title = f"{m.get('dataset', '')} / {m.get('split', '')}  (n={m['n']}, checkpoint epoch {ck.get('epoch')} chosen by val AUC)"
-    rows = [("AUC", m["auc"]), ("ACC", m["acc"])]
+    """The headline numbers of one evaluation, with 95% intervals when present, as an aligned table."""
+    ck = m.get("checkpoint")
+    where = f", checkpoint epoch {ck.get('epoch')} chosen by val AUC" if ck else ""
+    title = f"{m.get('dataset', '')} / {m.get('split', '')}  (n={m['n']}{where})"
+    iv = m.get("intervals", {})
+    rows = []
+    for key, name in _NAMES:
+        if key in iv:
+            rows.append((name, _num(iv[key]["estimate"]), _ci(iv[key])))
+        elif key in m:
+            rows.append((name, _num(m[key]), ""))
+    width = max(len(r[0]) for r in rows)
+    lines = [title, "-" * len(title)]
     if "positive_class" in m:
-        rows.append(("positive class", m["positive_class"]))
-    rows += [(k, m[k]) for k in ("sensitivity", "specificity", "ppv", "npv", "f1") if k in m]
-    width = max(len(k) for k, _ in rows)
-    lines = [title, "-" * len(title)] + [f"{k:<{width}}  {_num(v)}" for k, v in rows]
+        lines.append(f"positive class: {m['positive_class']}")
+    head = f"{'':<{width}}  estimate  95% interval" if iv else ""
+    lines += ([head] if head else []) + [f"{n:<{width}}  {v:<8}  {c}".rstrip() for n, v, c in rows]
+    ops = m.get("operating_points")
+    if ops:
+        lines.append("operating points (thresholds chosen on validation, applied here)")
+        lines.append(simple_table(["point", "threshold", "sensitivity", "specificity", "PPV", "NPV"],
+                                  [[o["name"], o["threshold"], *[o[k]["estimate"] for k in
+                                                                 ("sensitivity", "specificity", "ppv", "npv")]]
+                                   for o in ops]))
     cm = m.get("confusion_matrix")
     if cm and len(cm) <= 12:
         lines.append("confusion matrix (rows: true class, columns: predicted)")

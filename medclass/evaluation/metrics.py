@@ -1,10 +1,13 @@
-"""Classification metrics as pure functions of labels and scores (so they grade any tool's output).
+"""Metrics as pure functions of labels and scores, for every task type (so they grade any tool's output).
 
 ``medmnist_auc`` and ``medmnist_acc`` follow ``medmnist/evaluator.py`` (getAUC, getACC) exactly, so
 numbers compare with the MedMNIST v2 paper: binary AUC is on the score of class 1; multi-class AUC is
 the mean of one-vs-rest AUCs; multi-label AUC and accuracy are means over labels; binary and
-multi-label accuracy use ``score > 0.5``, multi-class accuracy the arg-max. The clinical counts
-(sensitivity, specificity, PPV, NPV, F1) come from scikit-learn's confusion matrix.
+multi-label accuracy use ``score > 0.5``, multi-class accuracy the arg-max.
+
+Everything else comes from scikit-learn where it has the metric (confusion matrix, balanced accuracy,
+average precision, Cohen's kappa, MAE, R^2); only the clinical ratios (sensitivity, specificity, PPV,
+NPV) are read off the confusion matrix here, so an undefined ratio is NaN instead of a warning and 0.
 """
 
 from __future__ import annotations
@@ -12,9 +15,23 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    cohen_kappa_score,
+    confusion_matrix,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+    roc_auc_score,
+)
 
-__all__ = ["medmnist_auc", "medmnist_acc", "binary_counts", "classification_metrics"]
+__all__ = ["medmnist_auc", "medmnist_acc", "binary_counts", "binary_metrics", "multiclass_metrics",
+           "multilabel_metrics", "ordinal_metrics", "regression_metrics", "classification_metrics", "TASK_TYPES"]
+
+TASK_TYPES = ("binary", "multiclass", "multilabel", "ordinal", "regression")
+MISSING = -1  # multi-label: a label that was not annotated
 
 
 def _safe_auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -23,6 +40,10 @@ def _safe_auc(y: np.ndarray, s: np.ndarray) -> float:
                       stacklevel=3)
         return float("nan")
     return float(roc_auc_score(y, s))
+
+
+def _safe_ap(y: np.ndarray, s: np.ndarray) -> float:
+    return float(average_precision_score(y, s)) if np.any(y) else float("nan")
 
 
 def medmnist_auc(y_true: np.ndarray, y_score: np.ndarray, task: str) -> float:
@@ -59,54 +80,136 @@ def binary_counts(y_true: np.ndarray, y_pred: np.ndarray, positive: int = 1) -> 
     t = np.asarray(y_true).reshape(-1) == positive
     p = np.asarray(y_pred).reshape(-1) == positive
     tn, fp, fn, tp = confusion_matrix(t, p, labels=[False, True]).ravel()
-    sens, ppv = _ratio(tp, tp + fn), _ratio(tp, tp + fp)
     return {
-        "sensitivity": sens,
+        "sensitivity": _ratio(tp, tp + fn),
         "specificity": _ratio(tn, tn + fp),
-        "ppv": ppv,
+        "ppv": _ratio(tp, tp + fp),
         "npv": _ratio(tn, tn + fn),
         "f1": _ratio(2 * tp, 2 * tp + fp + fn),
         "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
     }
 
 
+def binary_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5) -> dict:
+    """Threshold-free and thresholded metrics of positive-class scores (positive = 1/True, ``score >= t``)."""
+    y = np.asarray(y_true).astype(int).reshape(-1)
+    s = np.asarray(score, dtype=float).reshape(-1)
+    pred = (s >= threshold).astype(int)
+    out = {"n": int(len(y)), "n_positive": int(y.sum()), "auc": _safe_auc(y, s), "average_precision": _safe_ap(y, s),
+           "threshold": float(threshold), "accuracy": float(accuracy_score(y, pred))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # one-class y: sklearn warns, the value is still defined
+        out["balanced_accuracy"] = float(balanced_accuracy_score(y, pred)) if len(np.unique(y)) > 1 else float("nan")
+    out.update(binary_counts(y, pred, 1))
+    return out
+
+
+def multiclass_metrics(y_true: np.ndarray, proba: np.ndarray, labels: tuple[str, ...]) -> dict:
+    """Per-class one-vs-rest table, macro and micro averages, confusion matrix (arg-max decisions)."""
+    y = np.asarray(y_true).astype(int)
+    p = np.asarray(proba, dtype=float)
+    k = p.shape[1]
+    pred = p.argmax(1)
+    per = {}
+    for i, name in enumerate(labels[:k]):
+        t = (y == i).astype(int)
+        per[name] = {"n": int(t.sum()), "auc": _safe_auc(t, p[:, i]) if 0 < t.sum() < len(t) else float("nan"),
+                     "average_precision": _safe_ap(t, p[:, i]), **binary_counts(y, pred, i)}
+    macro = {m: float(np.nanmean([v[m] for v in per.values()])) if per else float("nan")
+             for m in ("auc", "average_precision", "sensitivity", "specificity", "ppv", "npv", "f1")}
+    onehot = np.eye(k)[y]
+    micro_auc = _safe_auc(onehot.ravel(), p.ravel())
+    return {"n": int(len(y)), "accuracy": float(accuracy_score(y, pred)),
+            "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
+            "macro": macro, "micro": {"auc": micro_auc, "f1": float(accuracy_score(y, pred))},
+            "per_class": per, "confusion_matrix": confusion_matrix(y, pred, labels=list(range(k))).tolist()}
+
+
+def multilabel_metrics(y_true: np.ndarray, proba: np.ndarray, labels: tuple[str, ...],
+                       threshold: float = 0.5) -> dict:
+    """Per-label binary metrics and their mean; labels equal to -1 (not annotated) are masked out."""
+    y = np.asarray(y_true).astype(int)
+    p = np.asarray(proba, dtype=float)
+    per = {}
+    for i, name in enumerate(labels):
+        known = y[:, i] != MISSING
+        m = binary_metrics(y[known, i], p[known, i], threshold) if known.any() else {}
+        per[name] = {**m, "n_missing": int((~known).sum())}
+    keys = ("auc", "average_precision", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = {m: float(np.nanmean([v.get(m, np.nan) for v in per.values()])) for m in keys}
+    return {"n": int(len(y)), "mean": mean, "per_label": per}
+
+
+def ordinal_metrics(y_true: np.ndarray, proba: np.ndarray, labels: tuple[str, ...]) -> dict:
+    """Grading: quadratic weighted kappa and mean absolute grade error of the arg-max grade, plus the
+    multi-class view. Grades are the class indices 0..K-1 in order."""
+    y = np.asarray(y_true).astype(int)
+    p = np.asarray(proba, dtype=float)
+    grade = p.argmax(1)
+    expected = p @ np.arange(p.shape[1])
+    return {"quadratic_weighted_kappa": float(cohen_kappa_score(y, grade, weights="quadratic",
+                                                                 labels=list(range(p.shape[1])))),
+            "mean_absolute_grade_error": float(mean_absolute_error(y, grade)),
+            "mean_absolute_error_expected_grade": float(mean_absolute_error(y, expected)),
+            **multiclass_metrics(y, p, labels)}
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    y = np.asarray(y_true, dtype=float).reshape(-1)
+    f = np.asarray(y_pred, dtype=float).reshape(-1)
+    return {"n": int(len(y)), "mae": float(mean_absolute_error(y, f)),
+            "rmse": float(np.sqrt(mean_squared_error(y, f))),
+            "r2": float(r2_score(y, f)) if len(y) > 1 else float("nan")}
+
+
 def classification_metrics(y_true: np.ndarray, y_score: np.ndarray, task: str, labels: tuple[str, ...],
                            threshold: float = 0.5, positive_label: int | None = None) -> dict:
     """Every number ``metrics/<split>.json`` holds, for one split.
 
+    The headline keys are the same for every classification task: ``n``, ``auc`` and ``acc`` (MedMNIST's
+    definitions), ``sensitivity``, ``specificity``, ``ppv``, ``npv``, ``f1`` (binary: for the positive
+    class; otherwise macro averages) and ``confusion_matrix``; the task's own details follow.
+
     Args:
-        y_true: ``(n,)`` class indices, or ``(n, L)`` 0/1 for multi-label.
+        y_true: ``(n,)`` class indices, or ``(n, L)`` 0/1 (-1 = missing) for multi-label.
         y_score: ``(n, n_classes)`` probabilities.
         task: binary, multiclass, ordinal or multilabel.
         labels: class (or label) names, in index order.
-        threshold: decision threshold on the class-1 probability (binary) or each label (multi-label).
+        threshold: binary: MedMNIST's threshold on the class-1 probability; multi-label: per label.
         positive_label: binary only: the class reported as "positive" for sensitivity etc. (default 1).
     """
     y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=float)
-    out: dict = {"n": int(len(y_true)), "auc": medmnist_auc(y_true, y_score, task),
-                 "acc": medmnist_acc(y_true, y_score, task, threshold)}
+    known = y_true != MISSING if task == "multilabel" else None
+    out: dict = {"task": task, "n": int(len(y_true))}
+    if task == "multilabel" and not known.all():
+        out["auc"] = float(np.nanmean([_safe_auc(y_true[known[:, i], i], y_score[known[:, i], i])
+                                       for i in range(y_true.shape[1])]))
+        out["acc"] = float(np.nanmean([accuracy_score(y_true[known[:, i], i], y_score[known[:, i], i] > threshold)
+                                       for i in range(y_true.shape[1])]))
+    else:
+        out["auc"] = medmnist_auc(y_true, y_score, task)
+        out["acc"] = medmnist_acc(y_true, y_score, task, threshold)
     if task == "binary":
-        pred = (y_score[:, 1] > threshold).astype(int)
         pos = 1 if positive_label is None else int(positive_label)
+        pred = (y_score[:, 1] > threshold).astype(int)  # MedMNIST's rule, so acc and the counts agree
         out.update(positive_class=labels[pos], threshold=threshold, **binary_counts(y_true, pred, pos))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            out["balanced_accuracy"] = (float(balanced_accuracy_score(y_true, pred))
+                                        if len(np.unique(y_true)) > 1 else float("nan"))
+        out["average_precision"] = _safe_ap((y_true == pos).astype(int), y_score[:, pos])
         out["confusion_matrix"] = confusion_matrix(y_true, pred, labels=[0, 1]).tolist()
     elif task == "multilabel":
-        pred = (y_score > threshold).astype(int)
-        per = {name: {"auc": _safe_auc(y_true[:, i], y_score[:, i]), "n_positive": int(y_true[:, i].sum()),
-                      **binary_counts(y_true[:, i], pred[:, i], 1)} for i, name in enumerate(labels)}
-        out["threshold"] = threshold
-        out["per_label"] = per
-        for k in ("sensitivity", "specificity", "ppv", "npv", "f1"):
-            out[k] = float(np.nanmean([v[k] for v in per.values()])) if per else float("nan")
+        ml = multilabel_metrics(y_true, y_score, labels, threshold)
+        out.update({k: ml["mean"][k] for k in ("sensitivity", "specificity", "ppv", "npv", "f1", "average_precision")})
+        out.update(threshold=threshold, averaging="mean over labels", per_label=ml["per_label"])
     else:
-        pred = y_score.argmax(axis=1)
-        k = y_score.shape[1]
-        per = {name: binary_counts(y_true, pred, i) for i, name in enumerate(labels[:k])}
-        out["per_class"] = per
-        for m in ("sensitivity", "specificity", "ppv", "npv", "f1"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN classes
-                out[m] = float(np.nanmean([v[m] for v in per.values()]))
-        out["averaging"] = "macro (unweighted mean over classes)"
-        out["confusion_matrix"] = confusion_matrix(y_true, pred, labels=list(range(k))).tolist()
+        mc = ordinal_metrics(y_true, y_score, labels) if task == "ordinal" else multiclass_metrics(y_true, y_score,
+                                                                                                    labels)
+        out.update({k: mc["macro"][k] for k in ("sensitivity", "specificity", "ppv", "npv", "f1",
+                                                 "average_precision")})
+        out.update(averaging="macro (unweighted mean over classes)", **{k: v for k, v in mc.items()
+                                                                         if k not in ("n", "accuracy")})
     return out

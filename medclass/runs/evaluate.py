@@ -1,4 +1,10 @@
-"""Score a finished run on one split with the checkpoint chosen on validation: ``medclass evaluate``."""
+"""Score a finished run on one split with the checkpoint chosen on validation: ``medclass evaluate``.
+
+The split's predictions are written to ``predictions/<split>.csv`` and its evaluation (metrics with
+bootstrap intervals, operating points chosen on the validation predictions, curves, calibration) to
+``metrics/<split>.json``. The test split is used for nothing else: every choice (checkpoint,
+thresholds, temperature) was made on validation.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import RunConfig, config_from_dict, load_yaml, replace
+from ..config import EvalConfig, RunConfig, config_from_dict, load_yaml, replace
 from ..data.datasets import ImageDataset, load_dataset
 from ..data.loader import BatchLoader
-from ..evaluation.metrics import classification_metrics
+from ..evaluation.assess import AssessConfig, assess
 from ..tasks import get_task
 from ..training.checkpoint import load_weights
 from ..training.inference import predict_proba
@@ -21,16 +27,22 @@ from ..transforms import Normalize
 from ..utils.io import atomic_write_json
 from .environment import resolve_device
 from .folder import RunFolder
-from .predictions import write_predictions
+from .predictions import read_predictions, write_predictions
 
 log = logging.getLogger(__name__)
 
-__all__ = ["evaluate_run", "score_split"]
+__all__ = ["evaluate_run", "score_split", "evaluate_predictions", "assess_config"]
 
 
-def score_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
-                device: torch.device) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """Metrics, probabilities and labels of ``split`` under the run's best checkpoint."""
+def assess_config(ev: EvalConfig, seed: int = 0) -> AssessConfig:
+    return AssessConfig(n_boot=ev.n_boot, level=ev.ci_level, seed=seed, sensitivity_target=ev.sensitivity_target,
+                        specificity_target=ev.specificity_target, temperature_scaling=ev.temperature_scaling,
+                        threshold=ev.threshold)
+
+
+def predict_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
+                  device: torch.device) -> tuple[np.ndarray, np.ndarray, dict[str, Any], float]:
+    """Probabilities and labels of ``split`` under the run's best checkpoint, its metadata, and the loss."""
     from .train import build_model  # train imports this module
 
     state, meta = load_weights(folder.best_weights)
@@ -40,16 +52,23 @@ def score_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
         model = model.to(memory_format=torch.channels_last)
     loader = BatchLoader(ds.split(split), cfg.eval.batch_size, Normalize(meta["mean"], meta["std"]), device=device,
                          channels_last=cfg.train.channels_last)
+    task = get_task(ds.task)
+    probs, labels, loss = predict_proba(model, loader.batches(), task, tta=cfg.eval.tta, loss_fn=task.loss())
+    return probs, labels, meta, loss
+
+
+def score_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig, device: torch.device,
+                val: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """The evaluation dict written to ``metrics/<split>.json``, with the probabilities and labels."""
     t0 = time.perf_counter()
-    probs, labels, loss = predict_proba(model, loader.batches(), get_task(ds.task), tta=cfg.eval.tta,
-                                        loss_fn=get_task(ds.task).loss())
+    probs, labels, meta, loss = predict_split(folder, ds, split, cfg, device)
     seconds = time.perf_counter() - t0
-    metrics = classification_metrics(labels, probs, ds.task, ds.labels, threshold=cfg.eval.threshold,
-                                     positive_label=ds.positive_label)
-    metrics = {"dataset": ds.name, "split": split, **metrics, "loss": loss,
+    result = assess(labels, probs, ds.task, ds.labels, positive_label=ds.positive_label,
+                    val=val if split != "val" else (labels, probs), cfg=assess_config(cfg.eval, cfg.seed))
+    metrics = {"dataset": ds.name, "split": split, **result.pop("metrics"), "loss": loss,
                "checkpoint": {"file": "checkpoints/best.safetensors", "epoch": meta.get("epoch"),
                               "chosen_by": "val_auc", "val_auc": meta.get("val_auc")},
-               "tta": cfg.eval.tta, "seconds": round(seconds, 3)}
+               "tta": cfg.eval.tta, "inference_seconds": round(seconds, 3), **result}
     return metrics, probs, labels
 
 
@@ -64,7 +83,8 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data_dir: str 
         device: override the run's device (``cpu``, ``cuda``).
 
     Returns:
-        The metrics dict also written to ``metrics/<split>.json``.
+        The dict also written to ``metrics/<split>.json``: headline metrics (``auc``, ``acc``, ``sensitivity``,
+        ...), ``intervals``, and for binary tasks ``operating_points``, ``curves`` and ``calibration``.
     """
     folder = RunFolder(run_dir).require_complete()
     cfg = config_from_dict(load_yaml(folder.config))
@@ -72,8 +92,35 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data_dir: str 
         cfg = replace(cfg, data=replace(cfg.data, data_dir=data_dir))
     ds = load_dataset(cfg.data.dataset, size=cfg.data.size, data_dir=cfg.data.data_dir, download=cfg.data.download)
     dev = resolve_device(device or cfg.train.device)
-    metrics, probs, labels = score_split(folder, ds, split, cfg, dev)
+    val = None
+    if split != "val":
+        if folder.predictions("val").is_file():
+            val = read_predictions(folder.predictions("val"))[:2]
+        else:  # a run folder from before validation predictions were saved
+            p, y, _, _ = predict_split(folder, ds, "val", cfg, dev)
+            val = (y, p)
+    metrics, probs, labels = score_split(folder, ds, split, cfg, dev, val=val)
     write_predictions(folder.predictions(split), labels, probs)
     atomic_write_json(folder.metrics(split), metrics)
     log.info("%s %s: auc %.4f acc %.4f (n=%d)", ds.name, split, metrics["auc"], metrics["acc"], metrics["n"])
     return metrics
+
+
+def evaluate_predictions(path: str | os.PathLike, task: str, labels: tuple[str, ...] | None = None, *,
+                         val_path: str | os.PathLike | None = None, positive_label: int | None = None,
+                         group_column: str | None = None, subgroup_columns: tuple[str, ...] = (),
+                         cfg: AssessConfig = AssessConfig()) -> dict[str, Any]:
+    """Evaluate predictions from any tool, saved as CSV (see :mod:`medclass.runs.predictions`)."""
+    y, p, extra = read_predictions(path, extra_columns=(group_column, *subgroup_columns) if group_column
+                                   else subgroup_columns)
+    if labels is None:
+        labels = tuple(str(i) for i in range(p.shape[1] if task != "binary" else 2))
+    if task == "binary" and p.shape[1] == 1:  # only the positive-class probability was given
+        p = np.hstack([1 - p, p])
+    val = read_predictions(val_path)[:2] if val_path else None
+    if val is not None and task == "binary" and val[1].shape[1] == 1:
+        val = (val[0], np.hstack([1 - val[1], val[1]]))
+    result = assess(y, p, task, labels, positive_label=positive_label, val=val,
+                    groups=extra.get(group_column) if group_column else None,
+                    subgroups={c: extra[c] for c in subgroup_columns}, cfg=cfg)
+    return {"predictions": str(path), **result.pop("metrics"), **result}

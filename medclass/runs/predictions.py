@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -28,12 +29,46 @@ def write_predictions(path: str | os.PathLike, labels: np.ndarray, probs: np.nda
     atomic_write_text(path, buf.getvalue())
 
 
-def read_predictions(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels, probs)`` from a predictions CSV written by :func:`write_predictions`."""
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().strip().split(",")
-    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    y_idx = [i for i, c in enumerate(header) if c == "y" or c.startswith("y_")]
-    p_idx = [i for i, c in enumerate(header) if c.startswith("p_")]
-    labels = data[:, y_idx].astype(np.int64)
-    return (labels[:, 0] if header[y_idx[0]] == "y" else labels), data[:, p_idx]
+def read_predictions(path: str | os.PathLike, extra_columns: tuple[str, ...] = ()
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """``(labels, probs, extra)`` from a predictions CSV.
+
+    Labels are the ``y`` column (or ``y_0 .. y_{L-1}``; -1 marks a missing label), probabilities the
+    ``p_*`` columns in order; ``extra`` holds the requested other columns (patient id, site...) as strings.
+    """
+    import csv
+
+    from ..errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Predictions file '{path}' does not exist.")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    header = list(rows[0]) if rows else []
+    y_cols = [c for c in header if c == "y" or (c.startswith("y_") and c[2:].isdigit())]
+    p_cols = sorted((c for c in header if c.startswith("p_") and c[2:].isdigit()), key=lambda c: int(c[2:]))
+    missing = [c for c in extra_columns if c not in header]
+    if not rows or not y_cols or not p_cols or missing:
+        raise DataError(f"'{path}' must have a header with a 'y' (or y_0, y_1, ...) column and p_0, p_1, ... "
+                        f"probability columns{'; missing columns: ' + ', '.join(missing) if missing else ''}. "
+                        f"Found: {', '.join(header) or 'no rows'}.")
+    try:
+        labels = np.array([[int(float(r[c])) for c in y_cols] for r in rows], dtype=np.int64)
+        probs = np.array([[float(r[c]) for c in p_cols] for r in rows], dtype=float)
+    except ValueError as e:
+        bad = next(i for i, r in enumerate(rows, start=2)
+                   if not all(_is_number(r[c]) for c in (*y_cols, *p_cols)))
+        raise DataError(f"'{path}', row {bad}: {e}. Labels must be integers and probabilities numbers.") from None
+    if not np.isfinite(probs).all() or probs.min() < 0 or probs.max() > 1:
+        raise DataError(f"'{path}': probabilities must lie in [0, 1] (found {probs.min():g} to {probs.max():g}).")
+    extra = {c: np.array([r[c] for r in rows]) for c in extra_columns}
+    return (labels[:, 0] if y_cols == ["y"] else labels), probs, extra
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False

@@ -38,7 +38,7 @@ def test_breastmnist_default_recipe_short_run(real_data_dir, tmp_path):
     assert m["n"] == 156 and m["positive_class"] == "malignant"
     # metrics/test.json agrees with scikit-learn computed from the saved predictions
     saved = json.loads(folder.metrics("test").read_text())
-    y, p = read_predictions(folder.predictions("test"))
+    y, p, _ = read_predictions(folder.predictions("test"))
     pred = (p[:, 1] > 0.5).astype(int)
     mal_true, mal_pred = (y == 0).astype(int), (pred == 0).astype(int)  # malignant (label 0) is "positive"
     assert saved["auc"] == pytest.approx(roc_auc_score(y, p[:, 1]), abs=1e-6)

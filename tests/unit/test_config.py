@@ -1,8 +1,15 @@
 import pytest
 import yaml
 
-from medclass.config import (AugmentConfig, RunConfig, build_config, config_from_dict, config_to_dict,
-                             parse_overrides, validate)
+from medclass.config import (
+    AugmentConfig,
+    RunConfig,
+    build_config,
+    config_from_dict,
+    config_to_dict,
+    parse_overrides,
+    validate,
+)
 from medclass.errors import ConfigError
 from medclass.recipes import RECIPES
 

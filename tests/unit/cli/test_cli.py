@@ -87,3 +87,38 @@ def test_bad_settings_and_print_config(capsys):
 def test_evaluate_unfinished_or_missing_run(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "none")]) == 2
     assert "does not exist" in _err(capsys)
+
+
+def test_evaluate_report_compare_and_predictions_mode(toy_npz, tmp_path, capsys):
+    runs = []
+    for seed in (0, 1):
+        run = tmp_path / f"run{seed}"
+        assert main(["train", "--dataset", str(toy_npz), "--seed", str(seed), "--out", str(run), *FAST]) == 0
+        assert main(["evaluate", str(run)]) == 0
+        runs.append(run)
+    out = capsys.readouterr().out
+    assert "95% interval" in out and "operating points" in out
+    assert main(["report", str(runs[0])]) == 0
+    assert "report: " in capsys.readouterr().out and (runs[0] / "report.html").is_file()
+    assert main(["compare", str(runs[0]), str(runs[1]), "--n-boot", "200", "--out", str(tmp_path / "c.json")]) == 0
+    out = capsys.readouterr().out
+    assert "A - B" in out and "DeLong" in out
+    # grade a predictions file "from another tool": the run's own test predictions
+    preds = runs[0] / "predictions" / "test.csv"
+    assert main(["evaluate", "--predictions", str(preds), "--task", "binary", "--val-predictions",
+                 str(runs[0] / "predictions" / "val.csv"), "--n-boot", "200", "--out", str(tmp_path / "m.json")]) == 0
+    graded = json.loads((tmp_path / "m.json").read_text())
+    own = json.loads((runs[0] / "metrics" / "test.json").read_text())
+    assert graded["auc"] == pytest.approx(own["auc"], abs=1e-6) and len(graded["operating_points"]) == 4
+
+
+def test_predictions_file_errors(tmp_path, capsys):
+    bad = tmp_path / "p.csv"
+    bad.write_text("id,label,score\n1,0,0.3\n")
+    assert main(["evaluate", "--predictions", str(bad)]) == 2
+    assert "must have a header with a 'y'" in _err(capsys)
+    bad.write_text("y,p_0,p_1\n0,0.2,0.8\n1,x,0.1\n")
+    assert main(["evaluate", "--predictions", str(bad)]) == 2
+    assert "row 3" in _err(capsys)
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a medclass run folder" in _err(capsys)

@@ -104,7 +104,7 @@ def test_evaluate_matches_sklearn_on_saved_predictions(toy_npz, tmp_path):
     m = evaluate_run(folder.path, "test")
     saved = json.loads(folder.metrics("test").read_text())
     assert saved["auc"] == m["auc"] and saved["checkpoint"]["chosen_by"] == "val_auc"
-    y, p = read_predictions(folder.predictions("test"))
+    y, p, _ = read_predictions(folder.predictions("test"))
     assert len(y) == m["n"] == 32
     assert m["auc"] == pytest.approx(roc_auc_score(y, p[:, 1]), abs=1e-6)
     assert m["acc"] == pytest.approx(accuracy_score(y, p[:, 1] > 0.5), abs=1e-9)

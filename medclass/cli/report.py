@@ -1,0 +1,22 @@
+"""``medclass report``: write the self-contained report.html of a finished, scored run."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..reports import build_report
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write report.html for a scored run",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder, scored with medclass evaluate")
+    p.add_argument("--split", default="test", choices=("val", "test"), help="split the report presents")
+    p.add_argument("--out", metavar="FILE.html", help="where to write it (default RUN_DIR/report.html)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = build_report(args.run_dir, split=args.split, out=args.out)
+    print(f"report: {path.resolve()}")
+    return 0
