@@ -26,6 +26,7 @@ test: setup
 demo: setup
 	$(BIN)/medclass train --dataset $(DEMO_DATASET) --recipe default --seed 0 --out $(DEMO_OUT) --overwrite
 	$(BIN)/medclass evaluate $(DEMO_OUT) --split test
+	$(BIN)/medclass report $(DEMO_OUT)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -19,11 +19,11 @@ from typing import Any
 
 import torch
 
-from ..config import RunConfig, config_from_dict, config_to_dict, load_yaml, validate
+from ..config import RunConfig, config_from_dict, config_to_dict, load_yaml, replace, validate
 from ..data.datasets import ImageDataset, load_dataset
 from ..data.download import ProgressFn
 from ..data.loader import BatchLoader
-from ..errors import RunFolderError
+from ..errors import ConfigError, RunFolderError
 from ..models import create_model
 from ..tasks import get_task
 from ..training import (
@@ -93,7 +93,6 @@ def _setup(cfg: RunConfig, folder: RunFolder, extra_callbacks: Sequence[Callback
     ds = load_dataset(cfg.data.dataset, size=cfg.data.size, data_dir=cfg.data.data_dir,
                       download=cfg.data.download, progress=progress)
     if len(cfg.data.mean) not in (1, ds.channels):
-        from ..errors import ConfigError
         raise ConfigError(f"data.mean has {len(cfg.data.mean)} values but {ds.name} images have {ds.channels} "
                           f"channel(s). Give 1 value or {ds.channels}.")
     meta = model_metadata(cfg, ds)
@@ -201,7 +200,6 @@ def resume(run_dir: str | os.PathLike, *, callbacks: Sequence[Callback] = (), da
                              f"Start a new run (another --out) to train longer.")
     cfg = config_from_dict(load_yaml(folder.config))
     if data_dir is not None:
-        from ..config import replace
         cfg = replace(cfg, data=replace(cfg.data, data_dir=data_dir))
     validate(cfg)
     setup = _setup(cfg, folder, callbacks, download_progress)

@@ -102,3 +102,15 @@ def test_configs_are_frozen():
     with pytest.raises(Exception):
         RunConfig().seed = 3  # type: ignore[misc]
     assert not AugmentConfig().enabled and AugmentConfig(hflip=True).enabled
+
+
+def test_partial_nested_override_keeps_the_other_defaults(tmp_path):
+    cfg = build_config(overrides=parse_overrides(["train.augment.hflip=true"]))
+    default = RunConfig().train.augment
+    assert cfg.train.augment.hflip and cfg.train.augment.rotate == default.rotate == 10.0
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  augment:\n    translate: 0.2\n")
+    cfg = build_config(None, f)
+    assert cfg.train.augment.translate == 0.2 and cfg.train.augment.scale == default.scale
+    ref = build_config("medmnist-reference", overrides=parse_overrides(["train.augment.hflip=true"]))
+    assert ref.train.augment.hflip and ref.train.augment.rotate == 0.0  # the recipe's values are kept
