@@ -26,6 +26,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "train": {
             "epochs": 100, "batch_size": 128, "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
             "schedule": "multistep", "milestones": [0.5, 0.75], "gamma": 0.1, "label_smoothing": 0.0,
+            "class_weights": "none",
             "ema": 0.0, "early_stopping": 0,
             "augment": {"hflip": False, "vflip": False, "rotate": 0.0, "scale": 0.0, "translate": 0.0,
                         "brightness": 0.0, "contrast": 0.0},

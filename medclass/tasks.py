@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -27,10 +28,29 @@ class Task:
     def num_outputs(self, num_classes: int) -> int:
         return num_classes
 
-    def loss(self, label_smoothing: float = 0.0) -> nn.Module:
+    def loss(self, label_smoothing: float = 0.0, class_weights: torch.Tensor | None = None) -> nn.Module:
+        """The training loss; ``class_weights`` from :meth:`balanced_weights` (or ``None``)."""
         if self.multilabel:
-            return nn.BCEWithLogitsLoss()
-        return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+            return nn.BCEWithLogitsLoss(pos_weight=class_weights)
+        return nn.CrossEntropyLoss(weight=class_weights, label_smoothing=label_smoothing)
+
+    def balanced_weights(self, labels: np.ndarray, num_classes: int) -> torch.Tensor:
+        """Class weights inversely proportional to frequency.
+
+        Softmax tasks: ``n / (k * n_c)`` per class (scikit-learn's "balanced"), so every class carries the
+        same total weight. Multi-label: ``n_negative / n_positive`` per label as the positive weight of
+        the binary cross-entropy (CheXNet, Rajpurkar et al. 2017). A class absent from ``labels`` gets 1.
+        """
+        y = np.asarray(labels)
+        if self.multilabel:
+            known = y >= 0
+            pos = ((y == 1) & known).sum(0).astype(float)
+            neg = ((y == 0) & known).sum(0).astype(float)
+            w = np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)
+        else:
+            counts = np.bincount(y, minlength=num_classes).astype(float)
+            w = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 1.0)
+        return torch.tensor(w, dtype=torch.float32)
 
     def target(self, labels: torch.Tensor) -> torch.Tensor:
         """Labels as the loss expects them: class indices (long), or 0/1 floats for multi-label."""

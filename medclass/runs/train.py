@@ -116,8 +116,10 @@ def _setup(cfg: RunConfig, folder: RunFolder, extra_callbacks: Sequence[Callback
     callbacks: list[Callback] = [BestCheckpoint(save_best, monitor="val_auc"),
                                  EarlyStopping(t.early_stopping, monitor="val_auc"),
                                  _SaveProgress(folder, meta), *extra_callbacks]
+    weights = (task.balanced_weights(ds.split("train").labels, ds.num_classes) if t.class_weights == "balanced"
+               else None)
     trainer = Trainer(model, task, optimizer, scheduler, train_loader, val_loader, epochs=t.epochs, seed=cfg.seed,
-                      label_smoothing=t.label_smoothing, ema_decay=t.ema, tta=cfg.eval.tta,
+                      label_smoothing=t.label_smoothing, class_weights=weights, ema_decay=t.ema, tta=cfg.eval.tta,
                       threshold=cfg.eval.threshold, callbacks=callbacks)
     return TrainingSetup(cfg, ds, device, meta, trainer)
 

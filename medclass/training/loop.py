@@ -32,20 +32,22 @@ __all__ = ["Trainer"]
 class Trainer:
     """Train ``model`` on ``train_loader`` for ``epochs``, validating on ``val_loader`` after each epoch.
 
-    Each epoch's record (``history``) holds: epoch, train_loss, val_loss, val_auc, val_acc, lr, seconds,
-    images_per_s and data_share (the fraction of step time spent drawing and augmenting batches).
+    Each epoch's record (``history``) holds: epoch, train_loss, val_loss, val_auc, val_acc, lr, seconds (of
+    training steps), val_seconds, images_per_s and data_share (the fraction of step time spent drawing and
+    augmenting batches).
     """
 
     def __init__(self, model: nn.Module, task: Task, optimizer: torch.optim.Optimizer, scheduler,
                  train_loader: BatchLoader, val_loader: BatchLoader, *, epochs: int, seed: int,
-                 label_smoothing: float = 0.0, ema_decay: float = 0.0, tta: bool = False, threshold: float = 0.5,
-                 callbacks: Sequence[Callback] = ()):
+                 label_smoothing: float = 0.0, class_weights: torch.Tensor | None = None, ema_decay: float = 0.0,
+                 tta: bool = False, threshold: float = 0.5, callbacks: Sequence[Callback] = ()):
         self.model, self.task = model, task
         self.optimizer, self.scheduler = optimizer, scheduler
         self.train_loader, self.val_loader = train_loader, val_loader
         self.epochs, self.seed = epochs, seed
-        self.loss_fn = task.loss(label_smoothing)
-        self.eval_loss_fn = task.loss(0.0)
+        device = next(model.parameters()).device
+        self.loss_fn = task.loss(label_smoothing, None if class_weights is None else class_weights.to(device))
+        self.eval_loss_fn = task.loss(0.0)  # validation loss stays the plain, unweighted one
         self.tta, self.threshold = tta, threshold
         self.callbacks = list(callbacks)
         self.ema = None
@@ -67,7 +69,9 @@ class Trainer:
             cb.on_fit_start(self)
         while self.epoch < self.epochs and not self.should_stop:
             record = self._train_epoch(self.epoch)
+            t_val = time.perf_counter()
             record.update(self.validate())
+            record["val_seconds"] = round(time.perf_counter() - t_val, 3)
             self.epoch += 1
             self.history.append(record)
             log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_auc %.4f val_acc %.4f (%.1fs)", record["epoch"],

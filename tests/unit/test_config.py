@@ -106,11 +106,24 @@ def test_configs_are_frozen():
 
 def test_partial_nested_override_keeps_the_other_defaults(tmp_path):
     cfg = build_config(overrides=parse_overrides(["train.augment.hflip=true"]))
-    default = RunConfig().train.augment
-    assert cfg.train.augment.hflip and cfg.train.augment.rotate == default.rotate == 10.0
+    assert cfg.train.augment.hflip and cfg.train.class_weights == RunConfig().train.class_weights
     f = tmp_path / "c.yaml"
     f.write_text("train:\n  augment:\n    translate: 0.2\n")
     cfg = build_config(None, f)
-    assert cfg.train.augment.translate == 0.2 and cfg.train.augment.scale == default.scale
-    ref = build_config("medmnist-reference", overrides=parse_overrides(["train.augment.hflip=true"]))
-    assert ref.train.augment.hflip and ref.train.augment.rotate == 0.0  # the recipe's values are kept
+    assert cfg.train.augment.translate == 0.2 and cfg.train.epochs == RunConfig().train.epochs
+    ref = build_config("medmnist-reference", overrides=parse_overrides(["train.augment.rotate=5"]))
+    assert ref.train.augment.rotate == 5 and ref.train.optimizer == "adam"  # the recipe's values are kept
+
+
+def test_nested_dataclass_defaults_are_the_parent_field_default():
+    from dataclasses import dataclass, field
+
+    from medclass.config import _from_dict
+
+    @dataclass(frozen=True)
+    class Outer:
+        inner: AugmentConfig = field(default_factory=lambda: AugmentConfig(rotate=7.0))
+
+    problems: list = []
+    got = _from_dict({"inner": {"hflip": True}}, Outer, "", problems)
+    assert not problems and got.inner == AugmentConfig(rotate=7.0, hflip=True)
