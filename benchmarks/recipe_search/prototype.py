@@ -1,5 +1,15 @@
-import argparse, time, math, json, numpy as np, torch, torch.nn as nn, torch.nn.functional as F, torchvision
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
 from sklearn.metrics import roc_auc_score
+
 torch.set_num_threads(2)
 p = argparse.ArgumentParser()
 p.add_argument('--ds', default='breastmnist'); p.add_argument('--model', default='resnet9'); p.add_argument('--w', type=int, default=24)
@@ -12,7 +22,7 @@ p.add_argument('--drop', type=float, default=0.0); p.add_argument('--cv', type=i
 a = p.parse_args()
 torch.manual_seed(a.seed); np.random.seed(a.seed)
 z = np.load(f'/work/shared/data/{a.ds}.npz')
-def prep(x): 
+def prep(x):
     t = torch.from_numpy(x).float().div(255).sub(0.5).div(0.5).unsqueeze(1)
     if a.size != 28: t = F.interpolate(t, size=a.size, mode='bilinear', align_corners=False)
     return t.contiguous(memory_format=torch.channels_last)

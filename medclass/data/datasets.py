@@ -99,7 +99,7 @@ def load_dataset(name: str, size: int = 28, data_dir: str | os.PathLike | None =
     ds = load_npz(path, task=info.task, labels=info.labels)
     _check_matches_catalogue(ds, info, size)
     return ImageDataset(name=info.name, task=info.task, labels=info.labels, channels=info.channels, size=size,
-                        splits=ds.splits, license=info.license, citation=f"{info.citation} {info.source}",
+                        splits=ds.splits, license=info.license, citation=f"{info.citation} Original data: {info.source}",
                         source=info.source, positive_label=info.positive_label, path=str(path))
 
 

@@ -11,7 +11,8 @@ matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["training_curves", "roc_pr_curves", "confusion_matrices", "reliability_diagram"]
+__all__ = ["training_curves", "roc_pr_curves", "confusion_matrices", "reliability_diagram", "heatmap_overlay",
+           "volume_montage", "filter_grid", "activation_grid"]
 
 _OP_STYLE = {"default": ("o", "tab:gray"), "youden": ("s", "tab:green"), "high_sensitivity": ("^", "tab:red"),
              "high_specificity": ("v", "tab:purple")}
@@ -85,7 +86,7 @@ def confusion_matrices(cm: Sequence[Sequence[int]], labels: Sequence[str]) -> by
     norm = m / np.maximum(m.sum(1, keepdims=True), 1)
     k = len(m)
     size = max(3.2, 0.55 * k + 2)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size), gridspec_kw={"wspace": 0.45})
     short = [lab if len(lab) <= 18 else lab[:16] + "…" for lab in labels[:k]]
     for ax, data, title, fmt in ((axes[0], m, "counts", "{:.0f}"), (axes[1], norm, "row-normalised", "{:.2f}")):
         ax.imshow(data, cmap="Blues", vmin=0, vmax=data.max() if data.max() > 0 else 1)
@@ -122,4 +123,79 @@ def reliability_diagram(cal: dict) -> bytes:
     b.bar((edges[:-1] + edges[1:]) / 2, cal["reliability"]["count"], width=np.diff(edges) * 0.9, color="0.6")
     b.set_xlabel("predicted probability")
     b.set_ylabel("count")
+    return _png(fig)
+
+
+def _show_image(ax, image: np.ndarray) -> None:
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+
+
+def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, title: str, alpha: float = 0.45) -> bytes:
+    """The image (uint8, ``(H, W)`` or ``(H, W, C)``) with a heatmap in [0, 1] over it and a colour bar."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(6.4, 3.2))
+    _show_image(a, image)
+    a.set_title("image", fontsize=9)
+    _show_image(b, image)
+    im = b.imshow(heatmap, cmap="jet", alpha=alpha, vmin=0, vmax=1, interpolation="bilinear")
+    b.set_title(title, fontsize=9)
+    for ax in (a, b):
+        ax.axis("off")
+    fig.colorbar(im, ax=b, fraction=0.046, pad=0.04, label="importance")
+    return _png(fig)
+
+
+def volume_montage(volume: np.ndarray, heatmap: np.ndarray, title: str, max_slices: int = 16,
+                   alpha: float = 0.45) -> bytes:
+    """A 3D volume ``(D, H, W)`` and its heatmap as a grid of axial slices, heatmap overlaid."""
+    d = volume.shape[0]
+    idx = np.unique(np.linspace(0, d - 1, min(max_slices, d)).astype(int))
+    cols = int(np.ceil(np.sqrt(len(idx))))
+    rows = int(np.ceil(len(idx) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols + 0.8, 2 * rows + 0.4), squeeze=False)
+    vmin, vmax = float(np.min(volume)), float(np.max(volume))
+    im = None
+    for ax, k in zip(axes.ravel(), idx):
+        ax.imshow(volume[k], cmap="gray", vmin=vmin, vmax=vmax)
+        im = ax.imshow(heatmap[k], cmap="jet", alpha=alpha, vmin=0, vmax=1)
+        ax.set_title(f"slice {k}", fontsize=8)
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    if im is not None:
+        fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02, label="importance")
+    return _png(fig)
+
+
+def filter_grid(weights: np.ndarray, title: str) -> bytes:
+    """First-layer filters ``(out, in, kh, kw)``: one tile per filter (RGB when in=3, else channel mean)."""
+    w = weights.mean(1) if weights.shape[1] != 3 else np.transpose(weights, (0, 2, 3, 1))
+    n = len(w)
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9 + 0.5, rows * 0.9 + 0.6), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, f in zip(axes.ravel(), w):
+        f = (f - f.min()) / (f.max() - f.min() + 1e-12)
+        ax.imshow(f, cmap=None if f.ndim == 3 else "gray", interpolation="nearest")
+    fig.suptitle(title, fontsize=10)
+    return _png(fig)
+
+
+def activation_grid(acts: np.ndarray, title: str, max_maps: int = 64) -> bytes:
+    """Activation maps ``(channels, H, W)`` of one layer for one image, the strongest ``max_maps`` first."""
+    order = np.argsort(-acts.reshape(len(acts), -1).mean(1))[:max_maps]
+    n = len(order)
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.0 + 0.5, rows * 1.0 + 0.6), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, c in zip(axes.ravel(), order):
+        ax.imshow(acts[c], cmap="viridis", interpolation="nearest")
+        ax.set_title(str(c), fontsize=6)
+    fig.suptitle(title, fontsize=10)
     return _png(fig)

@@ -170,7 +170,10 @@ def _metrics(m, split, folder) -> str:
         v = read_json(val)
         extra = (f"<p class='muted'>Validation (used to choose the checkpoint and the operating points): "
                  f"AUC {_num(v.get('auc'))}, accuracy {_num(v.get('acc'))}, n = {v.get('n')}.</p>")
-    thr = f" Threshold {m['threshold']:g} on the class-1 probability, as MedMNIST." if "threshold" in m else ""
+    thr = ""
+    if "positive_class" in m:
+        thr = (f" Decisions: class 1 when its probability > {m['threshold']:g} (MedMNIST's rule); sensitivity, "
+               f"specificity, PPV and NPV refer to the positive class, <b>{_e(m['positive_class'])}</b>.")
     body = (_table(["metric", "estimate", "95% interval", "undefined replicates"], rows)
             + f"<p class='muted'>Percentile bootstrap, {iv['auc']['n_boot']} replicates, seed "
               f"{m['bootstrap']['seed']}.{thr}</p>" + extra)

@@ -77,6 +77,10 @@ class TrainedModel:
             raise DataError("No images were given to predict.")
         return [(im, str(im) if isinstance(im, (str, os.PathLike)) else f"images[{i}]") for i, im in enumerate(items)]
 
+    def to_tensor(self, batch: np.ndarray) -> torch.Tensor:
+        """A uint8 batch from :meth:`prepare` as the normalised float tensor the network eats."""
+        return self._norm(to_float(torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)))
+
     @torch.no_grad()
     def predict_proba(self, images: ImageLike | Sequence[ImageLike], batch_size: int = 256) -> np.ndarray:
         """Class probabilities ``(n_images, n_classes)`` (per-label probabilities for multi-label)."""
@@ -84,7 +88,7 @@ class TrainedModel:
         task = get_task(self.task_)
         out = []
         for i in range(0, len(batch), batch_size):
-            x = self._norm(to_float(torch.from_numpy(batch[i:i + batch_size]).to(self.device)))
+            x = self.to_tensor(batch[i:i + batch_size])
             p = task.probabilities(self.model(x))
             if self.tta:
                 p = (p + task.probabilities(self.model(x.flip(3)))) / 2
@@ -108,8 +112,8 @@ class TrainedModel:
                 f"input={self.input_size_}px x{self.in_chans_})")
 
 
-def load_run(run_dir: str | os.PathLike, device: str = "cpu") -> TrainedModel:
-    """Load the validation-chosen checkpoint of a finished run.
+def load_run(run_dir: str | os.PathLike, device: str = "cpu", checkpoint: str = "best") -> TrainedModel:
+    """Load the validation-chosen checkpoint of a finished run (``checkpoint="last"``: the final epoch's).
 
     Example:
         >>> model = load_run("runs/b0")  # doctest: +SKIP
@@ -118,8 +122,10 @@ def load_run(run_dir: str | os.PathLike, device: str = "cpu") -> TrainedModel:
     """
     from .train import build_model
 
+    if checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
     folder = RunFolder(run_dir).require_complete()
-    state, meta = load_weights(folder.best_weights)
+    state, meta = load_weights(folder.best_weights if checkpoint == "best" else folder.last_weights)
     model = build_model(meta)
     model.load_state_dict(state)
     cfg = meta.get("config", {})

@@ -122,3 +122,29 @@ def test_predictions_file_errors(tmp_path, capsys):
     assert "row 3" in _err(capsys)
     assert main(["report", str(tmp_path)]) == 2
     assert "not a medclass run folder" in _err(capsys)
+
+
+def test_explain_writes_overlays_maps_filters_activations_and_gallery(toy_npz, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(toy_npz), "--out", str(run), *FAST]) == 0
+    img = tmp_path / "scan.png"
+    Image.fromarray(np.load(toy_npz)["test_images"][1]).save(img)
+    out = tmp_path / "expl"
+    assert main(["explain", str(run), str(img), "--method", "cam", "--out", str(out), "--filters",
+                 "--activations", "layer2"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["filters.png", "scan_activations_layer2.png", "scan_cam.npy", "scan_cam.png"]
+    heat = np.load(out / "scan_cam.npy")
+    assert heat.shape == (16, 16) and 0 <= heat.min() and heat.max() <= 1
+    assert main(["explain", str(run), str(img), "--method", "gradcam", "--class", "7"]) == 2
+    assert "--class 7 is out of range" in _err(capsys)
+    assert main(["explain", str(run), str(img), "--layer", "layer5"]) == 2
+    assert "Did you mean 'layer3'?" in _err(capsys)
+    assert main(["explain", str(run), "--gallery"]) == 2
+    assert "no test predictions yet" in _err(capsys)
+    assert main(["evaluate", str(run)]) == 0
+    assert main(["explain", str(run), "--gallery", "--per-group", "2"]) == 0
+    assert (run / "explain" / "gallery.html").is_file()
+    assert main(["report", str(run)]) == 0
+    doc = (run / "report.html").read_text()
+    assert "true positives" in doc and "false negatives" in doc

@@ -3,8 +3,13 @@ import pytest
 from sklearn.metrics import roc_curve
 
 from medclass.evaluation.assess import AssessConfig, assess
-from medclass.evaluation.calibration import (apply_temperature, brier_score, expected_calibration_error,
-                                             fit_temperature, reliability_bins)
+from medclass.evaluation.calibration import (
+    apply_temperature,
+    brier_score,
+    expected_calibration_error,
+    fit_temperature,
+    reliability_bins,
+)
 from medclass.evaluation.thresholds import choose_operating_points
 
 
