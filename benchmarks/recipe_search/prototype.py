@@ -1,3 +1,13 @@
+"""The prototype used to choose the default recipe (see README.md beside it), kept as evidence.
+
+A standalone script written before the package could train: ResNet-9 / AdamW / one-cycle on a MedMNIST
+.npz, evaluated on the official validation split, or by 5-fold cross-validation on train+val (``--cv 5``)
+so the test split is never read for choices (``--test 1`` exists but was not used for them). It is
+compact experiment code, not library code. Example:
+
+    MEDCLASS_DATA=../shared/data python benchmarks/recipe_search/prototype.py --ds breastmnist --cv 5 --seed 0
+"""
+import os
 import argparse
 import json
 import math
@@ -21,7 +31,7 @@ p.add_argument('--tta', type=int, default=0); p.add_argument('--seed', type=int,
 p.add_argument('--drop', type=float, default=0.0); p.add_argument('--cv', type=int, default=0); p.add_argument('--cw', default='none'); p.add_argument('--size', type=int, default=28)
 a = p.parse_args()
 torch.manual_seed(a.seed); np.random.seed(a.seed)
-z = np.load(f'/work/shared/data/{a.ds}.npz')
+z = np.load(os.path.join(os.environ.get('MEDCLASS_DATA', '../shared/data'), f'{a.ds}.npz'))
 def prep(x):
     t = torch.from_numpy(x).float().div(255).sub(0.5).div(0.5).unsqueeze(1)
     if a.size != 28: t = F.interpolate(t, size=a.size, mode='bilinear', align_corners=False)
