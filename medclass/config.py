@@ -25,6 +25,7 @@ from .errors import ConfigError, did_you_mean
 
 __all__ = [
     "DataConfig",
+    "PreprocessConfig",
     "AugmentConfig",
     "ModelConfig",
     "TrainConfig",
@@ -46,14 +47,77 @@ def _f(default: Any, help: str, **constraints: Any) -> Any:
     return field(default=default, metadata={"help": help, **constraints})
 
 
+PRESETS = ("none", "ct-lung", "ct-mediastinum", "ct-bone", "ct-brain", "ct-abdomen", "ct-multi", "xray", "fundus",
+           "dermatology", "mri")
+CT_WINDOWS = ("lung", "mediastinum", "bone", "brain", "abdomen")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How a decoded file becomes a uint8 image at the training size, done once and cached.
+
+    ``preset`` bundles the usual steps for a modality; the other switches add steps on top of it.
+    """
+
+    preset: str = _f("none", "modality preset: none, ct-lung, ct-mediastinum, ct-bone, ct-brain, ct-abdomen, "
+                             "ct-multi (lung, mediastinum, bone as 3 channels), xray (min-max, CLAHE), fundus "
+                             "(field-of-view crop, CLAHE), dermatology (colour constancy), mri (foreground z-score)",
+                     choices=PRESETS)
+    windows: tuple[str, ...] = _f((), "CT windows stacked as channels (lung, mediastinum, bone, brain, abdomen); "
+                                     "overrides the preset's windows", choices=CT_WINDOWS)
+    window_center: float | None = _f(None, "custom display window centre (HU for CT); with window_width")
+    window_width: float | None = _f(None, "custom display window width; with window_center", gt=0)
+    clahe: bool = _f(False, "contrast-limited adaptive histogram equalisation (scikit-image)")
+    clahe_clip: float = _f(0.01, "CLAHE clip limit (scikit-image's clip_limit)", gt=0, le=1)
+    fov_crop: bool = _f(False, "crop to the circular field of view (fundus photographs)")
+    color_constancy: bool = _f(False, "shades-of-grey colour constancy (dermatology photographs)")
+    zscore_foreground: bool = _f(False, "z-score within the foreground, mapped from [-3, 3] to 0-255 (MRI)")
+    resize: str = _f("crop", "to the square training size: crop (centre square), pad (letterbox) or stretch",
+                     choices=("crop", "pad", "stretch"))
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = _f("breastmnist", "MedMNIST name (`medclass data list`) or a path to an .npz in MedMNIST layout")
-    size: int = _f(28, "image side in pixels; MedMNIST+ ships 28, 64, 128 and 224", choices=(28, 64, 128, 224))
+    dataset: str = _f("breastmnist", "MedMNIST name (`medclass data list`) or a path to an .npz in MedMNIST layout; "
+                                     "ignored when manifest is set")
+    size: int = _f(28, "image side in pixels; MedMNIST+ ships 28, 64, 128 and 224; any size for a manifest", ge=8)
     data_dir: str | None = _f(None, "folder holding the .npz files; unset: $MEDCLASS_DATA, then the user cache")
     download: bool = _f(True, "download a missing MedMNIST file (needs internet); false: fail with where to put it")
+    normalize: str = _f("fixed", "fixed (mean/std below), dataset (per-channel mean/std of train), image-zscore, "
+                                 "image-minmax, or mean-image (subtract the mean training image)",
+                        choices=("fixed", "dataset", "image-zscore", "image-minmax", "mean-image"))
     mean: tuple[float, ...] = _f((0.5,), "per-channel mean subtracted after scaling pixels to [0, 1]")
     std: tuple[float, ...] = _f((0.5,), "per-channel std divided after subtracting the mean", gt=0)
+    # --- your own images: a manifest CSV (see medclass.data.manifest) -------------------------------
+    manifest: str | None = _f(None, "CSV with one row per image: path, label column(s), optional patient_id, "
+                                    "split and metadata columns")
+    image_root: str | None = _f(None, "folder the manifest's paths are relative to; unset: the manifest's folder")
+    path_column: str = _f("path", "manifest column holding the image path")
+    label_columns: tuple[str, ...] = _f(("label",), "manifest label column; several 0/1 columns for multi-label")
+    patient_column: str = _f("patient_id", "manifest column with the patient (or scan) id; rows sharing it stay "
+                                           "in one split")
+    classes: tuple[str, ...] = _f((), "class names in order; unset: sorted values of the label column")
+    task: str | None = _f(None, "binary, multiclass or multilabel; unset: inferred from the labels",
+                          choices=("binary", "multiclass", "multilabel"))
+    channels: int | None = _f(None, "1 or 3 channels; unset: 3 when any image is colour or several windows "
+                                    "are stacked, else 1", choices=(1, 3))
+    split_file: str | None = _f(None, "reuse a saved split (split.csv of an earlier run); else the manifest's "
+                                      "split column, else ratios")
+    split_ratios: tuple[float, ...] = _f((0.7, 0.15, 0.15), "train/val/test fractions of patients", gt=0, lt=1)
+    folds: int = _f(0, "K-fold cross-validation over the non-test patients (grouped, stratified); 0: off", ge=0)
+    fold: int = _f(0, "with folds: which fold is the validation split", ge=0)
+    frame: str = _f("middle", "multi-frame DICOM / NIfTI volume: which frame or slice becomes the 2D image "
+                              "(middle, or an index)")
+    leakage: str = _f("refuse", "patients or (near-)duplicate images shared across splits: refuse, warn or off",
+                      choices=("refuse", "warn", "off"))
+    near_duplicate_bits: int = _f(4, "perceptual-hash distance (of 64 bits) at or below which two images count "
+                                     "as near-duplicates", ge=0, le=32)
+    skip_bad: bool = _f(False, "skip unreadable or invalid rows (listed in bad_rows.csv in the run folder) "
+                               "instead of stopping")
+    cache: bool = _f(True, "cache decoded, preprocessed images (memory-mapped) so later epochs and runs skip "
+                           "decoding")
+    cache_dir: str | None = _f(None, "where the decode cache lives; unset: the user cache folder")
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
 
 
 @dataclass(frozen=True)
@@ -67,17 +131,29 @@ class AugmentConfig:
     translate: float = _f(0.0, "maximum shift as a fraction of the image side", ge=0, le=0.5)
     brightness: float = _f(0.0, "maximum additive brightness change, in units of the pixel range", ge=0, le=1)
     contrast: float = _f(0.0, "maximum multiplicative contrast change as a fraction", ge=0, lt=1)
+    rot90: bool = _f(False, "rotate by a random multiple of 90 degrees (0, 90, 180 or 270)")
+    crop_scale: float = _f(1.0, "random resized crop: smallest kept fraction of the image area (1: off)", gt=0, le=1)
+    crop_ratio: float = _f(4 / 3, "random resized crop: largest aspect-ratio change (ratio in [1/r, r])", ge=1)
 
     @property
     def enabled(self) -> bool:
-        return any((self.hflip, self.vflip, self.rotate, self.scale, self.translate, self.brightness, self.contrast))
+        return any((self.hflip, self.vflip, self.rotate, self.scale, self.translate, self.brightness, self.contrast,
+                    self.rot90, self.crop_scale < 1))
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = _f("resnet9", "registered architecture (`medclass models list`)")
+    transfer: str = _f("full", "what trains: full (every layer), linear (only the classifier, on frozen features), "
+                               "last-k (the classifier and the last trainable_blocks blocks), or discriminative "
+                               "(everything, the backbone at train.backbone_lr_factor times the head's rate)",
+                       choices=("full", "linear", "last-k", "discriminative"))
+    trainable_blocks: int = _f(1, "last-k: how many of the backbone's last blocks train", ge=0)
     width: int | None = _f(None, "base channel width; unset: the architecture's default", gt=0)
     dropout: float = _f(0.0, "dropout probability before the classifier", ge=0, lt=1)
+    pretrained: str | None = _f(None, "initial weights: imagenet (torchvision/timm weights; downloaded when online "
+                                      "or found in their cache), a weights file (.safetensors/.pth), or a medclass "
+                                      "run folder to fine-tune from; unset: random initialisation")
 
 
 @dataclass(frozen=True)
@@ -268,6 +344,20 @@ def _combination_problems(cfg: RunConfig) -> list[str]:
     d, t = cfg.data, cfg.train
     if len(d.mean) != len(d.std):
         out.append(f"data.mean and data.std must have the same length. Got {len(d.mean)} and {len(d.std)}.")
+    if d.manifest is None and d.size not in (28, 64, 128, 224):
+        out.append(f"data.size must be 28, 64, 128 or 224 for a MedMNIST dataset. Got {d.size} instead.")
+    if len(d.split_ratios) != 3 or abs(sum(d.split_ratios) - 1) > 1e-6:
+        out.append(f"data.split_ratios must be three fractions (train, val, test) summing to 1. "
+                   f"Got {list(d.split_ratios)!r} instead.")
+    if d.folds == 1 or (d.folds and d.fold >= d.folds):
+        out.append(f"data.folds must be 0 (off) or >= 2, and data.fold below it. Got folds={d.folds}, fold={d.fold}.")
+    if not (d.frame == "middle" or d.frame.lstrip("-").isdigit()):
+        out.append(f"data.frame must be 'middle' or a frame index. Got {d.frame!r} instead.")
+    if not d.label_columns:
+        out.append("data.label_columns must name at least one column.")
+    p = d.preprocess
+    if (p.window_center is None) != (p.window_width is None):
+        out.append("data.preprocess.window_center and window_width must be given together.")
     if t.schedule == "multistep" and (not t.milestones or any(not 0 < m < 1 for m in t.milestones)
                                       or list(t.milestones) != sorted(t.milestones)):
         out.append(f"train.milestones must be increasing fractions in (0, 1). Got {list(t.milestones)!r} instead.")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +31,16 @@ TASKS = ("binary", "multiclass", "multilabel", "ordinal")
 
 @dataclass(frozen=True)
 class ArraySplit:
-    """One split: ``images`` uint8 ``(N, H, W, C)`` and ``labels`` int64 ``(N,)`` or ``(N, L)`` for multi-label."""
+    """One split: ``images`` uint8 ``(N, H, W, C)`` and ``labels`` int64 ``(N,)`` or ``(N, L)`` for multi-label.
+
+    ``meta`` holds per-image facts from a manifest as string arrays of length N: ``path``, ``row`` (the CSV
+    row), ``patient_id`` and any metadata columns (site, sex, ...), used for patient-level intervals and
+    subgroup results. MedMNIST splits have none.
+    """
 
     images: np.ndarray
     labels: np.ndarray
+    meta: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -55,6 +61,8 @@ class ImageDataset:
     source: str = ""
     positive_label: int | None = None
     path: str = ""
+    files: dict[str, str] = field(default_factory=dict)  # text files for the run folder (split.csv, leakage.json)
+    facts: dict = field(default_factory=dict)  # extra facts for dataset.json (preprocessing, leakage summary)
 
     @property
     def num_classes(self) -> int:
@@ -75,7 +83,7 @@ class ImageDataset:
                 counts[name] = {"n": len(s), "per_class": np.bincount(s.labels, minlength=self.num_classes).tolist()}
         return {"name": self.name, "task": self.task, "labels": list(self.labels), "channels": self.channels,
                 "size": self.size, "license": self.license, "citation": self.citation, "source": self.source,
-                "positive_label": self.positive_label, "path": self.path, "splits": counts}
+                "positive_label": self.positive_label, "path": self.path, "splits": counts, **self.facts}
 
 
 def load_dataset(name: str, size: int = 28, data_dir: str | os.PathLike | None = None, download: bool = True,

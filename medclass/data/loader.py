@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from ..transforms.intensity import Normalize, to_float
+from ..transforms.intensity import Normalizer, to_float
 from .datasets import ArraySplit
 
 __all__ = ["BatchLoader"]
@@ -34,7 +34,7 @@ class BatchLoader:
         channels_last: return NHWC-strided tensors (faster CPU convolutions).
     """
 
-    def __init__(self, split: ArraySplit, batch_size: int, normalize: Normalize, *, shuffle: bool = False,
+    def __init__(self, split: ArraySplit, batch_size: int, normalize: Normalizer, *, shuffle: bool = False,
                  augment: Augment | None = None, device: torch.device | str = "cpu", channels_last: bool = False):
         self.images = torch.from_numpy(np.ascontiguousarray(split.images))
         self.labels = torch.from_numpy(np.asarray(split.labels))

@@ -17,13 +17,14 @@ import numpy as np
 import torch
 
 from ..config import EvalConfig, RunConfig, config_from_dict, load_yaml, replace
-from ..data.datasets import ImageDataset, load_dataset
+from ..data.build import build_dataset
+from ..data.datasets import ImageDataset
 from ..data.loader import BatchLoader
 from ..evaluation.assess import AssessConfig, assess
 from ..tasks import get_task
 from ..training.checkpoint import load_weights
 from ..training.inference import predict_proba
-from ..transforms import Normalize
+from ..transforms import Normalizer
 from ..utils.io import atomic_write_json
 from .environment import resolve_device
 from .folder import RunFolder
@@ -50,7 +51,7 @@ def predict_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfi
     model.load_state_dict(state)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loader = BatchLoader(ds.split(split), cfg.eval.batch_size, Normalize(meta["mean"], meta["std"]), device=device,
+    loader = BatchLoader(ds.split(split), cfg.eval.batch_size, Normalizer.from_meta(meta), device=device,
                          channels_last=cfg.train.channels_last)
     task = get_task(ds.task)
     probs, labels, loss = predict_proba(model, loader.batches(), task, tta=cfg.eval.tta, loss_fn=task.loss())
@@ -90,7 +91,7 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data_dir: str 
     cfg = config_from_dict(load_yaml(folder.config))
     if data_dir is not None:
         cfg = replace(cfg, data=replace(cfg.data, data_dir=data_dir))
-    ds = load_dataset(cfg.data.dataset, size=cfg.data.size, data_dir=cfg.data.data_dir, download=cfg.data.download)
+    ds = build_dataset(cfg.data, run_dir=folder.path)
     dev = resolve_device(device or cfg.train.device)
     val = None
     if split != "val":

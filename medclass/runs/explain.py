@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..config import config_from_dict, load_yaml
-from ..data.datasets import load_dataset
+from ..config import config_from_dict, load_yaml, replace
+from ..data.build import build_dataset
 from ..errors import ConfigError, RunFolderError
 from ..interpret import compute_heatmaps, first_conv_filters, layer_activations
 from ..models import get_model_card
@@ -98,8 +98,7 @@ def build_gallery(run_dir: str | os.PathLike, split: str = "test", per_group: in
         raise RunFolderError(f"Run '{folder.path}' has no {split} predictions yet. Score it first: "
                              f"medclass evaluate {folder.path} --split {split}")
     cfg = config_from_dict(load_yaml(folder.config))
-    ds = load_dataset(cfg.data.dataset, size=cfg.data.size, data_dir=data_dir or cfg.data.data_dir,
-                      download=cfg.data.download)
+    ds = build_dataset(replace(cfg.data, data_dir=data_dir or cfg.data.data_dir), run_dir=folder.path)
     images = ds.split(split).images
     y, p, _ = read_predictions(folder.predictions(split))
     model = load_run(folder.path)

@@ -14,7 +14,7 @@ from ..data.images import conform, pil_to_array, read_image
 from ..errors import DataError
 from ..tasks import get_task
 from ..training.checkpoint import load_weights
-from ..transforms.intensity import Normalize, to_float
+from ..transforms.intensity import Normalizer, to_float
 from .folder import RunFolder
 
 __all__ = ["TrainedModel", "load_run"]
@@ -43,7 +43,7 @@ class TrainedModel:
         self.task_ = meta["task"]
         self.input_size_ = int(meta["input_size"])
         self.in_chans_ = int(meta["in_chans"])
-        self._norm = Normalize(meta["mean"], meta["std"])
+        self._norm = Normalizer.from_meta(meta)
 
     def prepare(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
         """Convert files, PIL images or uint8 arrays to the uint8 ``(N, size, size, C)`` batch the model expects.

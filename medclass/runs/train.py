@@ -20,7 +20,8 @@ from typing import Any
 import torch
 
 from ..config import RunConfig, config_from_dict, config_to_dict, load_yaml, replace, validate
-from ..data.datasets import ImageDataset, load_dataset
+from ..data.build import build_dataset
+from ..data.datasets import ImageDataset
 from ..data.download import ProgressFn
 from ..data.loader import BatchLoader
 from ..errors import ConfigError, RunFolderError
@@ -38,8 +39,8 @@ from ..training import (
     save_weights,
     seed_everything,
 )
-from ..transforms import BatchAugment, Normalize
-from ..utils.io import atomic_write_json, atomic_write_yaml
+from ..transforms import BatchAugment, Normalizer, build_normalizer
+from ..utils.io import atomic_write_json, atomic_write_text, atomic_write_yaml
 from .environment import collect_environment, resolve_device
 from .folder import RunFolder
 from .predictions import write_predictions
@@ -49,8 +50,9 @@ log = logging.getLogger(__name__)
 __all__ = ["train", "resume", "build_model", "model_metadata", "TrainingSetup"]
 
 
-def model_metadata(cfg: RunConfig, ds: ImageDataset) -> dict[str, Any]:
+def model_metadata(cfg: RunConfig, ds: ImageDataset, norm: Normalizer | None = None) -> dict[str, Any]:
     """What a checkpoint records so that it alone can rebuild the model and prepare its input."""
+    norm = norm or Normalizer("fixed", cfg.data.mean, cfg.data.std)
     return {
         "format": "medclass-weights-1",
         "model": cfg.model.name,
@@ -61,8 +63,9 @@ def model_metadata(cfg: RunConfig, ds: ImageDataset) -> dict[str, Any]:
         "task": ds.task,
         "labels": list(ds.labels),
         "positive_label": ds.positive_label,
-        "mean": list(cfg.data.mean),
-        "std": list(cfg.data.std),
+        "mean": list(norm.mean),
+        "std": list(norm.std),
+        "normalize": norm.to_meta(),
         "dataset": ds.name,
         "config": config_to_dict(cfg),
     }
@@ -90,18 +93,17 @@ def _setup(cfg: RunConfig, folder: RunFolder, extra_callbacks: Sequence[Callback
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     device = resolve_device(t.device)
-    ds = load_dataset(cfg.data.dataset, size=cfg.data.size, data_dir=cfg.data.data_dir,
-                      download=cfg.data.download, progress=progress)
+    ds = build_dataset(cfg.data, progress=progress)
     if len(cfg.data.mean) not in (1, ds.channels):
         raise ConfigError(f"data.mean has {len(cfg.data.mean)} values but {ds.name} images have {ds.channels} "
                           f"channel(s). Give 1 value or {ds.channels}.")
-    meta = model_metadata(cfg, ds)
+    norm = build_normalizer(cfg.data.normalize, cfg.data.mean, cfg.data.std, ds.split("train").images)
+    meta = model_metadata(cfg, ds, norm)
     seed_everything(cfg.seed)
     model = build_model(meta).to(device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     task = get_task(ds.task)
-    norm = Normalize(cfg.data.mean, cfg.data.std)
     augment = BatchAugment(t.augment) if t.augment.enabled else None
     train_loader = BatchLoader(ds.split("train"), t.batch_size, norm, shuffle=True, augment=augment, device=device,
                                channels_last=t.channels_last)
@@ -182,6 +184,8 @@ def train(cfg: RunConfig, out: str | os.PathLike, *, overwrite: bool = False, ca
     atomic_write_yaml(folder.config, config_to_dict(cfg))
     atomic_write_json(folder.environment, collect_environment(setup.device, cfg.seed))
     atomic_write_json(folder.dataset_card, setup.dataset.describe())
+    for name, text in setup.dataset.files.items():  # split.csv, bad_rows.csv, leakage.json for your own images
+        atomic_write_text(folder.path / name, text)
     folder.write_status("running", epochs_completed=0, epochs=cfg.train.epochs,
                         started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     return _run(setup, folder)
