@@ -104,13 +104,18 @@ class DataConfig:
     split_file: str | None = _f(None, "reuse a saved split (split.csv of an earlier run); else the manifest's "
                                       "split column, else ratios")
     split_ratios: tuple[float, ...] = _f((0.7, 0.15, 0.15), "train/val/test fractions of patients", gt=0, lt=1)
+    split_seed: int = _f(0, "seed of the patient split (separate from the training seed, so runs with different "
+                            "seeds share one split)", ge=0)
     folds: int = _f(0, "K-fold cross-validation over the non-test patients (grouped, stratified); 0: off", ge=0)
     fold: int = _f(0, "with folds: which fold is the validation split", ge=0)
     frame: str = _f("middle", "multi-frame DICOM / NIfTI volume: which frame or slice becomes the 2D image "
                               "(middle, or an index)")
     leakage: str = _f("refuse", "patients or (near-)duplicate images shared across splits: refuse, warn or off",
                       choices=("refuse", "warn", "off"))
-    near_duplicate_bits: int = _f(4, "perceptual-hash distance (of 64 bits) at or below which two images count "
+    # 2, not 4: re-saved copies (rescaled, JPEG, brightness) land within 2 bits 99-100% of the time, while at 4
+    # bits distinct chest X-rays of PneumoniaMNIST's official split already form 48 false near-duplicate groups
+    # (medclass/data/leakage.py has the measurements).
+    near_duplicate_bits: int = _f(2, "perceptual-hash distance (of 64 bits) at or below which two images count "
                                      "as near-duplicates", ge=0, le=32)
     skip_bad: bool = _f(False, "skip unreadable or invalid rows (listed in bad_rows.csv in the run folder) "
                                "instead of stopping")
@@ -160,18 +165,45 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = _f(30, "passes over the training split", gt=0)
     batch_size: int = _f(128, "images per optimisation step", gt=0)
-    optimizer: str = _f("adamw", "optimiser", choices=("sgd", "adam", "adamw"))
+    optimizer: str = _f("adamw", "optimiser (torch.optim): sgd (momentum and nesterov below: Nesterov momentum "
+                                 "0.9 unless changed, momentum=0 for plain SGD), momentum (heavy-ball), nesterov, "
+                                 "rmsprop, adagrad, adadelta (lr scales its step; torch's default is lr=1), adam "
+                                 "(L2 penalty added to the gradient), adamw (decoupled weight decay)",
+                         choices=("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adadelta", "adam", "adamw"))
     lr: float = _f(2e-3, "peak learning rate", gt=0)
-    weight_decay: float = _f(5e-4, "L2 penalty (decoupled for adamw)", ge=0)
-    momentum: float = _f(0.9, "SGD momentum (Nesterov); ignored by Adam/AdamW", ge=0, lt=1)
-    schedule: str = _f("onecycle", "learning-rate schedule", choices=("constant", "multistep", "cosine", "onecycle"))
+    weight_decay: float = _f(5e-4, "L2 penalty (decoupled for adamw); never on biases and normalisation weights",
+                             ge=0)
+    momentum: float = _f(0.9, "momentum of sgd, momentum and nesterov; ignored by the adaptive optimisers", ge=0, lt=1)
+    nesterov: bool = _f(True, "sgd: Nesterov momentum (when momentum > 0); the momentum/nesterov optimisers "
+                              "fix it themselves")
+    backbone_lr_factor: float = _f(0.1, "model.transfer=discriminative: the backbone's learning rate as a "
+                                        "fraction of the head's", gt=0, le=1)
+    schedule: str = _f("onecycle", "learning-rate schedule: constant, step (x gamma every step_size epochs), "
+                                   "multistep (x gamma at milestones), plateau (x gamma when the validation loss "
+                                   "stalls for plateau_patience epochs), cosine (warm-up, then cosine decay), "
+                                   "onecycle (warm-up, then cosine annealing, Smith 2018)",
+                       choices=("constant", "step", "multistep", "plateau", "cosine", "onecycle"))
     warmup: float = _f(0.2, "onecycle/cosine: fraction of steps spent warming up", ge=0, lt=1)
+    step_size: int = _f(10, "step: epochs between two multiplications by gamma", gt=0)
     milestones: tuple[float, ...] = _f((0.5, 0.75), "multistep: fractions of training where lr is multiplied by gamma")
-    gamma: float = _f(0.1, "multistep: factor applied at each milestone", gt=0, le=1)
-    label_smoothing: float = _f(0.0, "cross-entropy label smoothing", ge=0, lt=1)
+    gamma: float = _f(0.1, "step, multistep and plateau: factor applied to the learning rate at each drop",
+                      gt=0, le=1)
+    plateau_patience: int = _f(5, "plateau: epochs without a lower validation loss before the learning rate drops",
+                               ge=0)
+    loss: str = _f("auto", "training loss: auto (the task's: cross-entropy, multi-label BCE), cross-entropy, bce "
+                           "(binary: on the logit difference, the same loss as 2-class cross-entropy; multi-label: "
+                           "per label), hinge (multi-class SVM margin loss), mse (squared error of the "
+                           "probabilities against one-hot targets). Multi-label labels equal to -1 (unknown) are "
+                           "left out of every loss", choices=("auto", "cross-entropy", "bce", "hinge", "mse"))
+    label_smoothing: float = _f(0.0, "label smoothing of cross-entropy and bce targets", ge=0, lt=1)
     class_weights: str = _f("balanced", "weight the loss by class frequency: none, or balanced (n / (k * n_class); "
                                     "multi-label: positive weight n_neg / n_pos per label, as CheXNet)",
                             choices=("none", "balanced"))
+    grad_clip: float = _f(0.0, "clip the gradients' global L2 norm to this value before each step; 0 disables it",
+                          ge=0)
+    amp: str = _f("auto", "mixed precision: auto (float16 autocast with loss scaling on CUDA; nothing on CPU, where "
+                          "reduced precision is many times slower) or off (float32 everywhere)",
+                  choices=("auto", "off"))
     ema: float = _f(0.0, "decay of an exponential moving average of the weights; 0 disables it", ge=0, lt=1)
     early_stopping: int = _f(0, "stop after this many epochs without a better validation AUC; 0 disables it", ge=0)
     channels_last: bool = _f(True, "NHWC memory layout; about 20% faster convolutions on CPU")
@@ -361,6 +393,15 @@ def _combination_problems(cfg: RunConfig) -> list[str]:
     if t.schedule == "multistep" and (not t.milestones or any(not 0 < m < 1 for m in t.milestones)
                                       or list(t.milestones) != sorted(t.milestones)):
         out.append(f"train.milestones must be increasing fractions in (0, 1). Got {list(t.milestones)!r} instead.")
+    if t.optimizer in ("momentum", "nesterov") and t.momentum == 0:
+        out.append(f"train.optimizer={t.optimizer} needs train.momentum > 0. Got 0; use train.optimizer=sgd with "
+                   f"momentum 0 for plain SGD.")
+    if t.schedule == "plateau" and t.gamma >= 1:
+        out.append(f"train.gamma must be < 1 with train.schedule=plateau (the factor applied when the validation "
+                   f"loss stalls). Got {t.gamma!r} instead.")
+    if t.label_smoothing and t.loss in ("hinge", "mse"):
+        out.append(f"train.label_smoothing applies to cross-entropy and bce only, not train.loss={t.loss}. "
+                   f"Set it to 0.")
     dev = t.device
     if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         out.append(f"train.device must be auto, cpu, cuda or cuda:N. Got {dev!r} instead.")

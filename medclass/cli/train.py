@@ -16,7 +16,7 @@ from .progress import DownloadProgress, TrainingProgress
 SHORTCUTS = {
     "dataset": "data.dataset", "size": "data.size", "data_dir": "data.data_dir", "model": "model.name",
     "epochs": "train.epochs", "batch_size": "train.batch_size", "lr": "train.lr", "device": "train.device",
-    "seed": "seed",
+    "seed": "seed", "manifest": "data.manifest", "image_root": "data.image_root", "preset": "data.preprocess.preset",
 }
 
 
@@ -40,6 +40,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the dataset files (else $MEDCLASS_DATA, then cache)")
     p.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")
+    p.add_argument("--manifest", metavar="CSV", help="train on your own images listed in a manifest CSV "
+                                                     "(see `medclass data import-folder` and `medclass data check`)")
+    p.add_argument("--image-root", metavar="DIR", help="folder the manifest's paths are relative to "
+                                                       "(default: the manifest's folder)")
+    p.add_argument("--preset", help="preprocessing preset for your own images (ct-lung, xray, fundus, ...)")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable or invalid manifest rows (listed in "
+                                                           "bad_rows.csv) instead of stopping")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last epoch")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
@@ -51,6 +58,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     flat = [f"{key}={getattr(args, name)}" for name, key in SHORTCUTS.items() if getattr(args, name) is not None]
     if args.no_download:
         flat.append("data.download=false")
+    if args.skip_bad:
+        flat.append("data.skip_bad=true")
     # --set wins over the shortcut flags only where they name the same key; both win over YAML.
     return deep_merge(parse_overrides(flat), parse_overrides(args.set))
 
@@ -60,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     download = DownloadProgress(enabled=not args.quiet)
     if args.resume:
         conflicting = [f"--{n.replace('_', '-')}" for n in ("recipe", "config", "out", "dataset", "seed", "size",
-                                                          "model", "epochs", "batch_size", "lr", "device")
+                                                          "model", "epochs", "batch_size", "lr", "device",
+                                                          "manifest", "image_root", "preset")
                        if getattr(args, n) is not None] + (["--set"] if args.set else [])
         if conflicting or args.overwrite:
             raise ConfigError(f"--resume continues a run with its saved config.yaml; it cannot be combined with "

@@ -127,20 +127,39 @@ def _header(folder, cfg, status, card, m, split) -> str:
                        f"{m['bootstrap']['n_units']} {m['bootstrap']['unit']}s.</p>{kpis}"))
 
 
+def _leakage_note(leak) -> str:
+    if not leak:
+        return ("<p class='note'>Leakage check: not run for this dataset. The MedMNIST files carry no patient "
+                "identifiers, so patient overlap between the official splits cannot be verified.</p>")
+    if isinstance(leak, str):  # run folders from before the checks
+        return f"<p>Leakage check: {_e(leak)}</p>"
+    if leak.get("patients_checked") is False:
+        what = ("no identical or near-identical image is shared across the published splits" if leak["ok"] else
+                f"the published splits share {leak.get('duplicate', 0)} group(s) of identical and "
+                f"{leak.get('near-duplicate', 0)} group(s) of near-identical images (kept as published; "
+                f"listed in leakage.json)")
+        return (f"<p class='note'>Leakage check: {_e(what)}. Patients cannot be checked: the MedMNIST files carry "
+                f"no patient identifiers.</p>")
+    if leak["ok"]:
+        return ("<p>Leakage check: passed. No patient, identical image or near-identical image is shared across "
+                "splits.</p>")
+    return (f"<p class='note'>Leakage check: {leak['leaks']} leak(s) across splits (patients or images), "
+            f"accepted with data.leakage={_e(leak['policy'])}; listed in leakage.json. Validation and test "
+            f"results may be optimistic.</p>")
+
+
 def _data_card(card) -> str:
     rows = []
     for split, c in card["splits"].items():
         counts = c.get("per_class") or c.get("positives_per_label") or []
         rows.append([_e(split), str(c["n"]), ", ".join(f"{_e(lab)}: {n}" for lab, n in zip(card["labels"], counts))])
-    leak = ("<p class='note'>Leakage check: not possible here. The MedMNIST files carry no patient identifiers, "
-            "so patient overlap between the official splits cannot be verified; MedMNIST's authors made the "
-            "splits (see the dataset's documentation).</p>") if not card.get("leakage") else \
-        f"<p>Leakage check: {_e(card['leakage'])}</p>"
+    leak = _leakage_note(card.get("leakage"))
     body = (f"<p><b>{_e(card['name'])}</b>: {_e(card['task'])} task, {card['channels']} channel(s), "
             f"{card['size']}x{card['size']} px. Labels: "
             + "; ".join(f"{i} = {_e(lab)}" for i, lab in enumerate(card["labels"])) + "</p>"
             + _table(["split", "images", "per class"], rows) + leak
-            + f"<p class='muted'>Licence: {_e(card.get('license', 'unknown'))}. Cite: {_e(card.get('citation', ''))}</p>")
+            + f"<p class='muted'>Licence: {_e(card.get('license', 'unknown'))}. "
+            f"Cite: {_e(card.get('citation', ''))}</p>")
     return _section("data-card", "Data card", body)
 
 

@@ -64,8 +64,12 @@ def score_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
     t0 = time.perf_counter()
     probs, labels, meta, loss = predict_split(folder, ds, split, cfg, device)
     seconds = time.perf_counter() - t0
+    # own images: intervals resample patients, not images, and results are broken down by metadata columns
+    meta = ds.split(split).meta
+    subgroups = {c: meta[c] for c in ds.facts.get("subgroup_columns", ()) if c in meta}
     result = assess(labels, probs, ds.task, ds.labels, positive_label=ds.positive_label,
-                    val=val if split != "val" else (labels, probs), cfg=assess_config(cfg.eval, cfg.seed))
+                    val=val if split != "val" else (labels, probs), groups=meta.get("patient_id"),
+                    subgroups=subgroups or None, cfg=assess_config(cfg.eval, cfg.seed))
     metrics = {"dataset": ds.name, "split": split, **result.pop("metrics"), "loss": loss,
                "checkpoint": {"file": "checkpoints/best.safetensors", "epoch": meta.get("epoch"),
                               "chosen_by": "val_auc", "val_auc": meta.get("val_auc")},
@@ -101,7 +105,7 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data_dir: str 
             p, y, _, _ = predict_split(folder, ds, "val", cfg, dev)
             val = (y, p)
     metrics, probs, labels = score_split(folder, ds, split, cfg, dev, val=val)
-    write_predictions(folder.predictions(split), labels, probs)
+    write_predictions(folder.predictions(split), labels, probs, ds.split(split).meta)
     atomic_write_json(folder.metrics(split), metrics)
     log.info("%s %s: auc %.4f acc %.4f (n=%d)", ds.name, split, metrics["auc"], metrics["acc"], metrics["n"])
     return metrics

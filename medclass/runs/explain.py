@@ -37,6 +37,10 @@ def _maps(model: TrainedModel, batch: np.ndarray, method: str, class_idx: int | 
     if class_idx is not None and not 0 <= class_idx < len(model.classes_):
         raise ConfigError(f"--class {class_idx} is out of range: this model has classes 0..{len(model.classes_) - 1} "
                           f"({', '.join(model.classes_)}).")
+    if method == "cam" and not card.supports_cam and layer is None:
+        raise ConfigError(f"CAM needs a network that ends in global average pooling and one linear layer; "
+                          f"{card.name} does not (its classifier is not applied to each position of "
+                          f"{card.cam_layer}). Use --method gradcam, gradcam++ or occlusion.")
     return compute_heatmaps(model.model, model.to_tensor(batch), method, class_idx,
                             target_layer=layer or card.cam_layer, classifier=card.classifier)
 

@@ -17,15 +17,22 @@ from ..utils.io import atomic_write_text
 __all__ = ["write_predictions", "read_predictions"]
 
 
-def write_predictions(path: str | os.PathLike, labels: np.ndarray, probs: np.ndarray) -> None:
+def write_predictions(path: str | os.PathLike, labels: np.ndarray, probs: np.ndarray,
+                      extra: dict[str, np.ndarray] | None = None) -> None:
+    """Write the predictions CSV; ``extra`` adds per-image columns (file path, patient id, metadata)."""
+    import csv
+
     labels = np.asarray(labels)
+    extra = {k: v for k, v in (extra or {}).items() if len(v) == len(labels)}
     y_cols = ["y"] if labels.ndim == 1 else [f"y_{i}" for i in range(labels.shape[1])]
     p_cols = [f"p_{i}" for i in range(probs.shape[1])]
     buf = io.StringIO()
-    buf.write(",".join(["index", *y_cols, *p_cols]) + "\n")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["index", *y_cols, *p_cols, *extra])
     y2 = labels.reshape(len(labels), -1)
     for i in range(len(labels)):
-        buf.write(",".join([str(i), *map(str, y2[i].tolist()), *(f"{v:.8g}" for v in probs[i])]) + "\n")
+        w.writerow([str(i), *map(str, y2[i].tolist()), *(f"{v:.8g}" for v in probs[i]),
+                    *(str(v[i]) for v in extra.values())])
     atomic_write_text(path, buf.getvalue())
 
 

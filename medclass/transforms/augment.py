@@ -1,8 +1,9 @@
 """Random augmentation of whole batches of tensors, for training only.
 
-All geometric changes of one image (mirror, rotation, zoom, shift) are folded into a single affine
-matrix, so the whole batch is resampled by one ``grid_sample`` call (on the GPU when the batch is
-there), instead of a Python loop over images. Brightness and contrast follow on the same tensor.
+All geometric changes of one image (mirror, rotation, quarter turns, zoom, shift, random resized
+crop) are folded into a single affine matrix, so the whole batch is resampled by one ``grid_sample``
+call (on the GPU when the batch is there), instead of a Python loop over images. Mirrors and quarter
+turns alone are exact pixel permutations and skip resampling. Brightness and contrast follow on the same tensor.
 Randomness comes only from the ``torch.Generator`` passed in, so a run is reproducible and a resumed
 run draws exactly what an uninterrupted one would.
 """
@@ -39,22 +40,39 @@ class BatchAugment:
 
         sx = coin() if cfg.hflip else torch.ones(n, device=x.device)
         sy = coin() if cfg.vflip else torch.ones(n, device=x.device)
-        if cfg.rotate or cfg.scale or cfg.translate:
-            angle = uniform(n) * math.radians(cfg.rotate)
-            zoom = 1 + uniform(n) * cfg.scale
+        quarter = (torch.randint(0, 4, (n,), generator=generator).to(x.device) if cfg.rot90
+                   else torch.zeros(n, dtype=torch.long, device=x.device))
+        if cfg.rotate or cfg.scale or cfg.translate or cfg.crop_scale < 1:
+            angle = uniform(n) * math.radians(cfg.rotate) + quarter * (math.pi / 2)
+            zoom_x = zoom_y = 1 + uniform(n) * cfg.scale
             shift = uniform(n, 2) * cfg.translate * 2  # affine_grid coordinates span [-1, 1]
-            cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+            if cfg.crop_scale < 1:
+                # random resized crop (Szegedy et al. 2015, torchvision's RandomResizedCrop): keep a random
+                # area fraction in [crop_scale, 1] with a log-uniform aspect ratio in [1/r, r], stretched back to
+                # the full size; its centre is placed uniformly where the crop still fits inside the image.
+                area = cfg.crop_scale + torch.rand(n, generator=generator).to(x.device) * (1 - cfg.crop_scale)
+                log_r = uniform(n) * math.log(cfg.crop_ratio)
+                w = torch.sqrt(area * torch.exp(log_r)).clamp(max=1)
+                h = torch.sqrt(area / torch.exp(log_r)).clamp(max=1)
+                zoom_x, zoom_y = zoom_x / w, zoom_y / h
+                shift = shift + uniform(n, 2) * torch.stack([1 - w, 1 - h], 1)
+            cos, sin = torch.cos(angle), torch.sin(angle)
             theta = torch.stack([
-                torch.stack([cos * sx, -sin * sy, shift[:, 0]], 1),
-                torch.stack([sin * sx, cos * sy, shift[:, 1]], 1),
+                torch.stack([cos * sx / zoom_x, -sin * sy / zoom_y, shift[:, 0]], 1),
+                torch.stack([sin * sx / zoom_x, cos * sy / zoom_y, shift[:, 1]], 1),
             ], 1).to(x.dtype)
             grid = F.affine_grid(theta, list(x.shape), align_corners=False)
             x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        else:  # mirrors only: exact pixel copies, no resampling
+        else:  # mirrors and quarter turns only: exact pixel copies, no resampling
             if cfg.hflip:
                 x = torch.where((sx < 0).view(-1, 1, 1, 1), x.flip(3), x)
             if cfg.vflip:
                 x = torch.where((sy < 0).view(-1, 1, 1, 1), x.flip(2), x)
+            if cfg.rot90:
+                if x.shape[2] != x.shape[3]:
+                    raise ValueError(f"rot90 needs square images; got {tuple(x.shape[2:])}")
+                for k in (1, 2, 3):
+                    x = torch.where((quarter == k).view(-1, 1, 1, 1), torch.rot90(x, k, dims=(2, 3)), x)
         if cfg.contrast:
             mean = x.mean(dim=(1, 2, 3), keepdim=True)
             x = (x - mean) * (1 + uniform(n).view(-1, 1, 1, 1) * cfg.contrast) + mean

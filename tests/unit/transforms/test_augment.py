@@ -47,3 +47,26 @@ def test_normalize_broadcasts_and_checks_channels():
         raise AssertionError("expected ValueError")
     except ValueError as e:
         assert "2 means for images with 3 channels" in str(e)
+
+
+def test_rot90_is_an_exact_quarter_turn():
+    x = _batch(n=16)
+    y = BatchAugment(AugmentConfig(rot90=True))(x, torch.Generator().manual_seed(0))
+    turns = []
+    for a, b in zip(x, y):
+        k = [k for k in range(4) if torch.equal(b, torch.rot90(a, k, dims=(1, 2)))]
+        assert k, "every image must be an exact rotation by a multiple of 90 degrees"
+        turns.append(k[0])
+    assert len(set(turns)) >= 3  # 16 images: several different turns are drawn
+
+
+def test_random_resized_crop_zooms_into_part_of_the_image():
+    # a horizontal ramp; a square crop keeping an area fraction a in [0.25, 1] spans sqrt(a) of it: 0.5 to 1
+    s = 32
+    ramp = torch.linspace(0, 1, s).view(1, 1, 1, s).expand(16, 1, s, s).clone()
+    z = BatchAugment(AugmentConfig(crop_scale=0.25, crop_ratio=1.0))(ramp, torch.Generator().manual_seed(1))
+    assert z.shape == ramp.shape
+    spans = z.amax(dim=(1, 2, 3)) - z.amin(dim=(1, 2, 3))
+    assert (spans >= 0.5 - 0.05).all() and (spans <= 1 + 1e-6).all()
+    assert spans.min() < 0.7 and spans.mean() < 0.9  # real crops, not the whole image
+    assert torch.allclose(z[:, :, 0], z[:, :, -1])  # the ramp stays horizontal: no rotation, no shear
