@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import MedclassError
-from . import compare, data, evaluate, explain, models, predict, report, train
+from . import compare, data, evaluate, explain, ladder, lr_find, models, predict, report, sanity, search, train
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = (train, evaluate, report, compare, explain, predict, data, models)
+COMMANDS = (train, sanity, lr_find, search, evaluate, report, compare, ladder, explain, predict, data, models)
 
 
 def build_parser() -> argparse.ArgumentParser:

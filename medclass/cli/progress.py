@@ -66,3 +66,20 @@ class DownloadProgress:
         self.bar.update(done - self.bar.n)
         if total is not None and done >= total:
             self.bar.close()
+
+
+class DecodeProgress:
+    """``fn(done, total)`` drawing an image-count bar with ETA; used while a manifest's files are decoded."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.bar: tqdm | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = tqdm(total=total, unit="img", desc="decode", file=sys.stderr, dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.bar.close()

@@ -10,7 +10,7 @@ from ..config import build_config, config_to_dict, deep_merge, parse_overrides
 from ..errors import ConfigError
 from ..recipes import list_recipes
 from ..runs import resume, train
-from .progress import DownloadProgress, TrainingProgress
+from .progress import DecodeProgress, DownloadProgress, TrainingProgress
 
 # Shortcut flags and the config key each one sets (anything else: --set key=value).
 SHORTCUTS = {
@@ -67,6 +67,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     progress = TrainingProgress(enabled=not args.quiet)
     download = DownloadProgress(enabled=not args.quiet)
+    decode = DecodeProgress(enabled=not args.quiet)
     if args.resume:
         conflicting = [f"--{n.replace('_', '-')}" for n in ("recipe", "config", "out", "dataset", "seed", "size",
                                                           "model", "epochs", "batch_size", "lr", "device",
@@ -77,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
                               f"{', '.join(conflicting + (['--overwrite'] if args.overwrite else []))}. "
                               f"Start a new run with --out to change settings.")
         args.interrupt_hint = f"Continue with: medclass train --resume {args.resume}"
-        folder = resume(args.resume, callbacks=[progress], data_dir=args.data_dir, download_progress=download)
+        folder = resume(args.resume, callbacks=[progress], data_dir=args.data_dir, download_progress=download,
+                        decode_progress=decode)
     else:
         cfg = build_config(args.recipe, args.config, _overrides(args))
         if args.print_config:
@@ -87,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.out:
             raise ConfigError("medclass train needs --out DIR (the run folder to create), or --resume RUN_DIR.")
         args.interrupt_hint = f"Continue with: medclass train --resume {args.out}"
-        folder = train(cfg, args.out, overwrite=args.overwrite, callbacks=[progress], download_progress=download)
+        folder = train(cfg, args.out, overwrite=args.overwrite, callbacks=[progress], download_progress=download,
+                       decode_progress=decode)
     st = folder.read_status()
     print(f"done: {folder.path}  best epoch {st['best_epoch']} (val AUC {st['best_val_auc']:.4f})  "
           f"{st['train_seconds']:.0f}s training, {st['images_per_s']:.0f} img/s", file=sys.stdout)

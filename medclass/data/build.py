@@ -24,12 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def build_dataset(cfg: DataConfig, *, progress: ProgressFn | None = None,
-                  run_dir: str | os.PathLike | None = None) -> ImageDataset:
+                  run_dir: str | os.PathLike | None = None, decode_progress: ProgressFn | None = None) -> ImageDataset:
     """The dataset ``cfg`` describes.
 
     Args:
         cfg: the data settings.
         progress: ``fn(done, total)`` while a MedMNIST file downloads.
+        decode_progress: ``fn(done, total)`` while a manifest's files are decoded (not when cached).
         run_dir: an existing run folder whose saved ``split.csv`` must be reused (evaluation, explanation),
             so a manifest is split exactly as it was for training.
     """
@@ -39,7 +40,8 @@ def build_dataset(cfg: DataConfig, *, progress: ProgressFn | None = None,
         split_file = cfg.split_file
         if run_dir is not None and (Path(run_dir) / "split.csv").is_file():
             split_file = str(Path(run_dir) / "split.csv")
-        return load_manifest_dataset(cfg, split_file=split_file, check_leakage=run_dir is None)
+        return load_manifest_dataset(cfg, split_file=split_file, check_leakage=run_dir is None,
+                                     progress=decode_progress)
     ds = load_dataset(cfg.dataset, size=cfg.size, data_dir=cfg.data_dir, download=cfg.download, progress=progress)
     if cfg.leakage != "off" and run_dir is None:
         ds = _with_duplicate_check(ds, cfg)

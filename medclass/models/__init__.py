@@ -1,7 +1,29 @@
-"""Networks by name. Importing this package registers every family."""
+"""Networks by name. Importing this package registers every family.
 
-from . import resnet, resnet9  # noqa: F401  (registration side effect)
-from ._factory import create_model
+``create_model(name, num_classes=..., in_chans=..., input_size=..., pretrained=...)`` builds any registered
+network; :mod:`.pretrained` loads and adapts ImageNet weights, weight files and medclass runs;
+:mod:`.transfer` freezes what a transfer strategy keeps fixed; :mod:`.features` extracts deep features.
+"""
+
+from . import (  # noqa: F401  (registration side effect)
+    alexnet,
+    convnext,
+    densenet,
+    efficientnet,
+    inception,
+    lenet,
+    mlp,
+    resnet,
+    resnet9,
+    vgg,
+    vit,
+)
+from ._factory import count_parameters, create_model
 from ._registry import ModelCard, get_model_card, list_models, register_model
+from .features import extract_features
+from .pretrained import LoadReport, load_pretrained
+from .transfer import TRANSFER_STRATEGIES, apply_transfer, freeze_bn_stats
 
-__all__ = ["create_model", "get_model_card", "list_models", "register_model", "ModelCard"]
+__all__ = ["create_model", "get_model_card", "list_models", "register_model", "ModelCard", "count_parameters",
+           "load_pretrained", "LoadReport", "apply_transfer", "freeze_bn_stats", "TRANSFER_STRATEGIES",
+           "extract_features"]

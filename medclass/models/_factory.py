@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import inspect
+import os
+
+import torch
 from torch import nn
 
 from ..errors import ConfigError
 from ._registry import get_builder, get_model_card
 
-__all__ = ["create_model"]
+__all__ = ["create_model", "count_parameters"]
+
+_BUILD_ARGS = ("num_classes", "in_chans", "input_size")
 
 
 def create_model(name: str, *, num_classes: int, in_chans: int = 1, input_size: int | None = None,
-                 **kwargs) -> nn.Module:
+                 pretrained: str | os.PathLike | bool | None = None, **kwargs) -> nn.Module:
     """Build model ``name`` for ``num_classes`` outputs on ``in_chans``-channel images of side ``input_size``.
 
     Every model exposes ``forward_features(x)`` and ``forward_head(x, pre_logits=False)``; ``forward`` is the
-    two in sequence. Extra keyword arguments (``width``, ``drop_rate``) go to the family's builder.
+    two in sequence. Extra keyword arguments (``width``, ``drop_rate``, ``small_input``) go to the family's
+    builder; ``None`` values are ignored, and an option the family does not have is a :class:`ConfigError`.
+
+    Args:
+        pretrained: initial weights: ``"imagenet"`` (or ``True``), a ``.safetensors`` / ``.pth`` / ``.pt``
+            file, or a medclass run folder; ``None`` keeps the random initialisation. Weights are adapted
+            to ``in_chans`` and ``num_classes`` (see :func:`medclass.models.load_pretrained`).
 
     Example:
         >>> m = create_model("resnet18", num_classes=2, in_chans=1, input_size=28)
@@ -23,7 +35,7 @@ def create_model(name: str, *, num_classes: int, in_chans: int = 1, input_size: 
         torch.Size([4, 2])
     """
     card = get_model_card(name)
-    input_size = input_size or card.input_size
+    input_size = card.input_size if input_size is None else input_size
     problems = []
     if num_classes < 1:
         problems.append(f"num_classes must be >= 1, got {num_classes}")
@@ -31,7 +43,30 @@ def create_model(name: str, *, num_classes: int, in_chans: int = 1, input_size: 
         problems.append(f"in_chans must be >= 1, got {in_chans}")
     if input_size < card.min_input_size:
         problems.append(f"{name} needs images of at least {card.min_input_size} px, got {input_size}")
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    builder = get_builder(name)
+    params = inspect.signature(builder).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        options = [p for p in params if p not in _BUILD_ARGS]
+        for key in kwargs:
+            if key not in params:
+                what = {"width": " (model.width)", "drop_rate": " (model.dropout)"}.get(key, "")
+                problems.append(f"{name} has no option {key!r}{what}; its options are: "
+                                f"{', '.join(options) or 'none'}")
     if problems:
         raise ConfigError(f"Cannot build {name}: " + "; ".join(problems) + ".")
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    return get_builder(name)(num_classes=num_classes, in_chans=in_chans, input_size=input_size, **kwargs)
+    model = builder(num_classes=num_classes, in_chans=in_chans, input_size=input_size, **kwargs)
+    if pretrained is not None and pretrained is not False:
+        from .pretrained import load_pretrained  # pretrained.py needs this module's registry lookups
+
+        load_pretrained(model, name, "imagenet" if pretrained is True else pretrained, in_chans=in_chans,
+                        num_classes=num_classes)
+    return model
+
+
+def count_parameters(name: str, *, num_classes: int = 2, in_chans: int = 1, input_size: int | None = None,
+                     **kwargs) -> int:
+    """Number of parameters of ``create_model(name, ...)``, counted on the meta device (no memory, no init)."""
+    with torch.device("meta"):
+        model = create_model(name, num_classes=num_classes, in_chans=in_chans, input_size=input_size, **kwargs)
+    return sum(p.numel() for p in model.parameters())

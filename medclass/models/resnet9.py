@@ -67,7 +67,10 @@ class ResNet9(nn.Module):
 
 
 @register_model(family="resnet9", classifier="fc", cam_layer="layer3", input_size=28, min_input_size=8,
+                first_conv="stem.0.0", blocks=("stem", "layer1", "layer2", "layer3"),
                 description="ResNet-9 (Myrtle.ai DAWNBench), width 24 by default: about 1M parameters",
                 reference="D. Page, How to train your ResNet. Myrtle.ai, 2018.")
-def resnet9(*, num_classes: int, in_chans: int = 1, input_size: int = 28, width: int = 24, **kwargs) -> ResNet9:
-    return ResNet9(num_classes=num_classes, in_chans=in_chans, width=width, input_size=input_size, **kwargs)
+def resnet9(*, num_classes: int, in_chans: int = 1, input_size: int = 28, width: int = 24,
+            drop_rate: float = 0.0) -> ResNet9:
+    return ResNet9(num_classes=num_classes, in_chans=in_chans, width=width, input_size=input_size,
+                   drop_rate=drop_rate)

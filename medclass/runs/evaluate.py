@@ -24,6 +24,7 @@ from ..evaluation.assess import AssessConfig, assess
 from ..tasks import get_task
 from ..training.checkpoint import load_weights
 from ..training.inference import predict_proba
+from ..training.losses import build_loss
 from ..transforms import Normalizer
 from ..utils.io import atomic_write_json
 from .environment import resolve_device
@@ -54,7 +55,8 @@ def predict_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfi
     loader = BatchLoader(ds.split(split), cfg.eval.batch_size, Normalizer.from_meta(meta), device=device,
                          channels_last=cfg.train.channels_last)
     task = get_task(ds.task)
-    probs, labels, loss = predict_proba(model, loader.batches(), task, tta=cfg.eval.tta, loss_fn=task.loss())
+    loss_fn = build_loss(task, replace(cfg.train, label_smoothing=0.0))  # the training loss, unsmoothed
+    probs, labels, loss = predict_proba(model, loader.batches(), task, tta=cfg.eval.tta, loss_fn=loss_fn)
     return probs, labels, meta, loss
 
 
@@ -65,10 +67,10 @@ def score_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
     probs, labels, meta, loss = predict_split(folder, ds, split, cfg, device)
     seconds = time.perf_counter() - t0
     # own images: intervals resample patients, not images, and results are broken down by metadata columns
-    meta = ds.split(split).meta
-    subgroups = {c: meta[c] for c in ds.facts.get("subgroup_columns", ()) if c in meta}
+    split_meta = ds.split(split).meta
+    subgroups = {c: split_meta[c] for c in ds.facts.get("subgroup_columns", ()) if c in split_meta}
     result = assess(labels, probs, ds.task, ds.labels, positive_label=ds.positive_label,
-                    val=val if split != "val" else (labels, probs), groups=meta.get("patient_id"),
+                    val=val if split != "val" else (labels, probs), groups=split_meta.get("patient_id"),
                     subgroups=subgroups or None, cfg=assess_config(cfg.eval, cfg.seed))
     metrics = {"dataset": ds.name, "split": split, **result.pop("metrics"), "loss": loss,
                "checkpoint": {"file": "checkpoints/best.safetensors", "epoch": meta.get("epoch"),

@@ -25,13 +25,14 @@ from ..data.datasets import ImageDataset
 from ..data.download import ProgressFn
 from ..data.loader import BatchLoader
 from ..errors import ConfigError, RunFolderError
-from ..models import create_model
+from ..models import create_model, get_model_card
 from ..tasks import get_task
 from ..training import (
     BestCheckpoint,
     Callback,
     EarlyStopping,
     Trainer,
+    build_loss,
     build_optimizer,
     build_scheduler,
     load_state,
@@ -88,19 +89,28 @@ class TrainingSetup:
 
 
 def _setup(cfg: RunConfig, folder: RunFolder, extra_callbacks: Sequence[Callback],
-           progress: ProgressFn | None) -> TrainingSetup:
+           progress: ProgressFn | None, *, load_initial_weights: bool = True,
+           decode_progress: ProgressFn | None = None) -> TrainingSetup:
     t = cfg.train
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     device = resolve_device(t.device)
-    ds = build_dataset(cfg.data, progress=progress)
+    ds = build_dataset(cfg.data, progress=progress, decode_progress=decode_progress)
     if len(cfg.data.mean) not in (1, ds.channels):
         raise ConfigError(f"data.mean has {len(cfg.data.mean)} values but {ds.name} images have {ds.channels} "
                           f"channel(s). Give 1 value or {ds.channels}.")
-    norm = build_normalizer(cfg.data.normalize, cfg.data.mean, cfg.data.std, ds.split("train").images)
+    mean, std = _input_statistics(cfg, ds.channels)
+    norm = build_normalizer(cfg.data.normalize, mean, std, ds.split("train").images)
     meta = model_metadata(cfg, ds, norm)
     seed_everything(cfg.seed)
-    model = build_model(meta).to(device)
+    model = build_model(meta)
+    if cfg.model.pretrained and load_initial_weights:  # a resumed run restores its own weights instead
+        from ..models.pretrained import load_pretrained
+
+        report = load_pretrained(model, cfg.model.name, cfg.model.pretrained, in_chans=ds.channels,
+                                 num_classes=meta["num_classes"])
+        meta["initial_weights"] = {"source": str(cfg.model.pretrained), "summary": report.summary()}
+    model = model.to(device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     task = get_task(ds.task)
@@ -108,7 +118,13 @@ def _setup(cfg: RunConfig, folder: RunFolder, extra_callbacks: Sequence[Callback
     train_loader = BatchLoader(ds.split("train"), t.batch_size, norm, shuffle=True, augment=augment, device=device,
                                channels_last=t.channels_last)
     val_loader = BatchLoader(ds.split("val"), cfg.eval.batch_size, norm, device=device, channels_last=t.channels_last)
-    optimizer = build_optimizer(model, t)
+    groups = None
+    if cfg.model.transfer != "full":
+        from ..models.transfer import apply_transfer  # only needed off the default path
+
+        parts = apply_transfer(model, get_model_card(cfg.model.name), cfg.model.transfer, cfg.model.trainable_blocks)
+        groups = parts if cfg.model.transfer == "discriminative" else None  # else one rate for what trains
+    optimizer = build_optimizer(model, t, groups)
     scheduler = build_scheduler(optimizer, t, len(train_loader))
 
     def save_best(trainer: Trainer, record: dict[str, Any]) -> Path:
@@ -120,10 +136,27 @@ def _setup(cfg: RunConfig, folder: RunFolder, extra_callbacks: Sequence[Callback
                                  _SaveProgress(folder, meta), *extra_callbacks]
     weights = (task.balanced_weights(ds.split("train").labels, ds.num_classes) if t.class_weights == "balanced"
                else None)
+    loss_fn = build_loss(task, t, weights)
+    eval_loss_fn = build_loss(task, replace(t, label_smoothing=0.0))  # validation loss: unweighted, unsmoothed
     trainer = Trainer(model, task, optimizer, scheduler, train_loader, val_loader, epochs=t.epochs, seed=cfg.seed,
-                      label_smoothing=t.label_smoothing, class_weights=weights, ema_decay=t.ema, tta=cfg.eval.tta,
-                      threshold=cfg.eval.threshold, callbacks=callbacks)
+                      loss_fn=loss_fn, eval_loss_fn=eval_loss_fn, grad_clip=t.grad_clip, amp=t.amp, ema_decay=t.ema,
+                      tta=cfg.eval.tta, threshold=cfg.eval.threshold, callbacks=callbacks)
     return TrainingSetup(cfg, ds, device, meta, trainer)
+
+
+def _input_statistics(cfg: RunConfig, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``data.mean`` / ``data.std``; with ImageNet weights and the 0.5 defaults untouched, the card's statistics.
+
+    The ImageNet weights were trained on inputs normalised with ImageNet's mean and std. For grey images (whose
+    first convolution sums the RGB filters) the channel averages are used.
+    """
+    d = cfg.data
+    if cfg.model.pretrained != "imagenet" or d.normalize != "fixed" or (d.mean, d.std) != ((0.5,), (0.5,)):
+        return d.mean, d.std
+    card = get_model_card(cfg.model.name)
+    if channels == len(card.mean):
+        return card.mean, card.std
+    return (sum(card.mean) / len(card.mean),), (sum(card.std) / len(card.std),)
 
 
 class _SaveProgress(Callback):
@@ -158,7 +191,7 @@ def _preflight_out(out: Path, overwrite: bool) -> None:
 
 
 def train(cfg: RunConfig, out: str | os.PathLike, *, overwrite: bool = False, callbacks: Sequence[Callback] = (),
-          download_progress: ProgressFn | None = None) -> RunFolder:
+          download_progress: ProgressFn | None = None, decode_progress: ProgressFn | None = None) -> RunFolder:
     """Train ``cfg`` into the run folder ``out`` and return it.
 
     Args:
@@ -167,6 +200,7 @@ def train(cfg: RunConfig, out: str | os.PathLike, *, overwrite: bool = False, ca
         overwrite: replace an existing run folder.
         callbacks: extra :class:`~medclass.training.Callback` objects (progress bars, loggers).
         download_progress: ``fn(bytes_done, bytes_total)`` while a dataset downloads.
+        decode_progress: ``fn(images_done, images_total)`` while the files of a manifest are decoded.
 
     Raises:
         ConfigError, DataError, DatasetNotFoundError, ChecksumError, RunFolderError.
@@ -179,7 +213,8 @@ def train(cfg: RunConfig, out: str | os.PathLike, *, overwrite: bool = False, ca
     out = Path(out)
     _preflight_out(out, overwrite)
     folder = RunFolder(out)
-    setup = _setup(cfg, folder, callbacks, download_progress)  # data and model errors surface here
+    setup = _setup(cfg, folder, callbacks, download_progress,  # data and model errors surface here
+                   decode_progress=decode_progress)
     folder.create(overwrite=overwrite)
     atomic_write_yaml(folder.config, config_to_dict(cfg))
     atomic_write_json(folder.environment, collect_environment(setup.device, cfg.seed))
@@ -192,7 +227,7 @@ def train(cfg: RunConfig, out: str | os.PathLike, *, overwrite: bool = False, ca
 
 
 def resume(run_dir: str | os.PathLike, *, callbacks: Sequence[Callback] = (), data_dir: str | None = None,
-           download_progress: ProgressFn | None = None) -> RunFolder:
+           download_progress: ProgressFn | None = None, decode_progress: ProgressFn | None = None) -> RunFolder:
     """Continue an interrupted run from its last completed epoch.
 
     With the same seed on the same device the final weights equal those of an uninterrupted run: each
@@ -208,8 +243,10 @@ def resume(run_dir: str | os.PathLike, *, callbacks: Sequence[Callback] = (), da
     if data_dir is not None:
         cfg = replace(cfg, data=replace(cfg.data, data_dir=data_dir))
     validate(cfg)
-    setup = _setup(cfg, folder, callbacks, download_progress)
-    if folder.last_state.is_file():
+    has_state = folder.last_state.is_file()
+    setup = _setup(cfg, folder, callbacks, download_progress, load_initial_weights=not has_state,
+                   decode_progress=decode_progress)
+    if has_state:
         setup.trainer.load_state_dict(load_state(folder.last_state))
         log.info("resuming %s after epoch %d of %d", folder.path, setup.trainer.epoch, cfg.train.epochs)
     else:
@@ -243,7 +280,7 @@ def _finish(setup: TrainingSetup, folder: RunFolder, seconds: float) -> None:
         raise RunFolderError(f"Run '{folder.path}': validation AUC was never defined (NaN every epoch), so no "
                              f"checkpoint could be chosen. Check that the validation split holds both classes.")
     metrics, probs, labels = score_split(folder, setup.dataset, "val", cfg, setup.device)
-    write_predictions(folder.predictions("val"), labels, probs)
+    write_predictions(folder.predictions("val"), labels, probs, setup.dataset.split("val").meta)
     atomic_write_json(folder.metrics("val"), metrics)
     hist = trainer.history
     train_seconds = sum(r["seconds"] for r in hist)

@@ -1,47 +1,133 @@
-"""Optimisers and per-step learning-rate schedules from :class:`~medclass.config.TrainConfig`."""
+"""Optimisers and learning-rate schedules from :class:`~medclass.config.TrainConfig`.
+
+Optimisers (all ``torch.optim``): ``sgd`` honours ``train.momentum`` and ``train.nesterov`` (defaults 0.9
+and Nesterov, which is what ``sgd`` meant before the other names existed, so old run folders resume
+unchanged; ``momentum=0`` gives plain SGD); ``momentum`` is heavy-ball momentum and ``nesterov`` Nesterov
+momentum, both at ``train.momentum``; ``rmsprop``, ``adagrad``, ``adadelta``, ``adam`` and ``adamw`` use
+PyTorch's defaults apart from the learning rate and weight decay. Weight decay never applies to 1-D
+parameters (biases, normalisation scales), the usual practice.
+
+Parameter groups: by default every trainable parameter trains at ``train.lr``. With transfer learning
+(:func:`medclass.models.transfer.apply_transfer`) the caller passes ``{"head": [...], "backbone": [...]}``
+and the backbone trains at ``train.lr * train.backbone_lr_factor`` (discriminative fine-tuning, about
+1/10 of the head's rate). Schedules multiply each group's own rate, so the ratio holds throughout.
+
+Schedules: ``constant``, ``step``, ``multistep``, ``cosine`` (with linear warm-up) and ``onecycle`` are
+stepped once per optimisation step; ``plateau`` (``ReduceLROnPlateau`` on the validation loss, "divide by
+10 when the validation loss stops improving") is stepped once per epoch with that loss, which
+:class:`~medclass.training.Trainer` does when :func:`is_epoch_scheduler` says so. Every scheduler's
+``state_dict`` holds only numbers and lists, so a resumed run continues exactly.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..config import TrainConfig
+from ..errors import ConfigError
 
-__all__ = ["build_optimizer", "build_scheduler"]
+__all__ = ["build_optimizer", "build_scheduler", "is_epoch_scheduler"]
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    # No weight decay on biases and normalisation parameters (1-D tensors), the usual practice.
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr)
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+def build_optimizer(model: nn.Module, cfg: TrainConfig,
+                    groups: Mapping[str, Sequence[nn.Parameter]] | None = None) -> torch.optim.Optimizer:
+    """The optimiser ``cfg.optimizer`` over ``model``'s trainable parameters.
+
+    Args:
+        model: its parameters with ``requires_grad`` are optimised (when ``groups`` is not given).
+        cfg: reads optimizer, lr, weight_decay, momentum, nesterov, backbone_lr_factor.
+        groups: ``{"head": params, "backbone": params}`` from ``apply_transfer``; the backbone group's
+            learning rate is ``cfg.lr * cfg.backbone_lr_factor``. Frozen parameters are skipped.
+
+    Raises:
+        ConfigError: nothing is left to train.
+    """
+    if groups is None:
+        sets: list[tuple[Sequence[nn.Parameter], float]] = [(list(model.parameters()), 1.0)]
+    else:
+        unknown = set(groups) - {"head", "backbone"}
+        if unknown:
+            raise ValueError(f"build_optimizer: groups must be 'head' and 'backbone', got {sorted(unknown)}.")
+        sets = [(groups.get("head", ()), 1.0), (groups.get("backbone", ()), cfg.backbone_lr_factor)]
+    param_groups: list[dict[str, Any]] = []
+    for params, scale in sets:
+        params = [p for p in params if p.requires_grad]
+        decay = [p for p in params if p.ndim > 1]
+        no_decay = [p for p in params if p.ndim <= 1]
+        for ps, wd in ((decay, cfg.weight_decay), (no_decay, 0.0)):
+            if ps:
+                param_groups.append({"params": ps, "weight_decay": wd, "lr": cfg.lr * scale})
+    if not param_groups:
+        raise ConfigError("No parameter is left to train: every layer is frozen. Check model.transfer and "
+                          "model.trainable_blocks.")
+    lr, m = cfg.lr, cfg.momentum
+    name = cfg.optimizer
+    if name == "sgd":
+        return torch.optim.SGD(param_groups, lr=lr, momentum=m, nesterov=cfg.nesterov and m > 0)
+    if name in ("momentum", "nesterov"):
+        return torch.optim.SGD(param_groups, lr=lr, momentum=m, nesterov=name == "nesterov")
+    if name == "rmsprop":
+        return torch.optim.RMSprop(param_groups, lr=lr)
+    if name == "adagrad":
+        return torch.optim.Adagrad(param_groups, lr=lr)
+    if name == "adadelta":
+        return torch.optim.Adadelta(param_groups, lr=lr)
+    if name == "adam":
+        return torch.optim.Adam(param_groups, lr=lr)
+    if name == "adamw":
+        return torch.optim.AdamW(param_groups, lr=lr)
+    raise ConfigError(f"Unknown train.optimizer {name!r}. Known: sgd, momentum, nesterov, rmsprop, adagrad, "
+                      f"adadelta, adam, adamw.")
 
 
 def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
-    """A scheduler stepped once per optimisation step. Its ``state_dict`` is all a resume needs."""
+    """The ``cfg.schedule`` scheduler. All but ``plateau`` are stepped once per optimisation step.
+
+    Each parameter group keeps its own peak rate (the ``lr`` it was built with), so discriminative
+    learning rates keep their ratio.
+    """
     total = cfg.epochs * steps_per_epoch
     if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
-                                                   pct_start=max(cfg.warmup, 1e-3))
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
+                                                   total_steps=total, pct_start=max(cfg.warmup, 1e-3))
     if cfg.schedule == "multistep":
         # Milestones fall on epoch boundaries, as in the MedMNIST reference (epochs 50 and 75 of 100).
         bounds = [round(m * cfg.epochs) * steps_per_epoch for m in cfg.milestones]
         return torch.optim.lr_scheduler.LambdaLR(opt, _MultiStep(bounds, cfg.gamma))
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.LambdaLR(opt, _Step(cfg.step_size * steps_per_epoch, cfg.gamma))
+    if cfg.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=cfg.gamma,
+                                                          patience=cfg.plateau_patience)
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(opt, _WarmupCosine(round(cfg.warmup * total), total))
-    return torch.optim.lr_scheduler.LambdaLR(opt, _Constant())
+    if cfg.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(opt, _Constant())
+    raise ConfigError(f"Unknown train.schedule {cfg.schedule!r}. Known: constant, step, multistep, plateau, "
+                      f"cosine, onecycle.")
+
+
+def is_epoch_scheduler(scheduler: Any) -> bool:
+    """True for schedulers stepped once per epoch with the validation loss (``plateau``)."""
+    return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
 
 class _Constant:
     def __call__(self, step: int) -> float:
         return 1.0
+
+
+class _Step:
+    def __init__(self, every: int, gamma: float):
+        self.every, self.gamma = max(every, 1), gamma
+
+    def __call__(self, step: int) -> float:
+        return self.gamma ** (step // self.every)
 
 
 class _MultiStep:

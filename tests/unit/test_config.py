@@ -55,7 +55,8 @@ def test_all_problems_reported_together_with_dotted_keys():
     msg = str(e.value)
     assert "4 problems" in msg
     assert "train.lr must be > 0. Got -1.0 instead." in msg
-    assert "train.optimizer must be one of sgd, adam, adamw. Got 'adma' instead. Did you mean 'adam'?" in msg
+    assert ("train.optimizer must be one of sgd, momentum, nesterov, rmsprop, adagrad, adadelta, adam, adamw. "
+            "Got 'adma' instead. Did you mean 'adam'?") in msg
     assert "data.size must be 28, 64, 128 or 224 for a MedMNIST dataset. Got 30 instead." in msg
     assert "train.augment.rotate must be <= 180" in msg
 

@@ -148,3 +148,39 @@ def test_explain_writes_overlays_maps_filters_activations_and_gallery(toy_npz, t
     assert main(["report", str(run)]) == 0
     doc = (run / "report.html").read_text()
     assert "true positives" in doc and "false negatives" in doc
+
+
+def test_own_images_import_check_and_train_from_the_command_line(capsys, tmp_path):
+    from tests.unit.data.test_manifest import _lesion_image
+
+    rng = np.random.default_rng(0)
+    for cls, label in (("normal", 0), ("lesion", 1)):
+        for p in range(12):
+            f = tmp_path / "imgs" / cls / f"{cls}{p}" / "0.png"
+            f.parent.mkdir(parents=True)
+            Image.fromarray(_lesion_image(rng, label)).save(f)
+    manifest = tmp_path / "m.csv"
+    assert main(["data", "import-folder", str(tmp_path / "imgs"), "--out", str(manifest)]) == 0
+    assert "24 images" in capsys.readouterr().out
+    assert main(["data", "check", str(manifest), "--json", str(tmp_path / "leak.json")]) == 0
+    out = capsys.readouterr().out
+    assert "OK: no bad rows, no leakage" in out and json.loads((tmp_path / "leak.json").read_text())["ok"]
+    # a planted duplicate across splits: check exits 1 and train refuses with the file named
+    dup = tmp_path / "imgs" / "lesion" / "copy.png"
+    dup.write_bytes((tmp_path / "imgs" / "lesion" / "lesion2" / "0.png").read_bytes())
+    import re
+
+    def split_of(line: str) -> str:  # patients 0-1 of each class in test, 2-3 in val, the rest in train
+        p = int(re.search(r"(normal|lesion)(\d+)/", line).group(2))
+        return "test" if p < 2 else "val" if p < 4 else "train"
+
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join([lines[0] + ",split"] + [f"{ln},{split_of(ln)}" for ln in lines[1:]]
+                                  + ["imgs/lesion/copy.png,lesion,copy,test"]) + "\n")  # a copy of a val image
+    assert main(["data", "check", str(manifest)]) == 1
+    assert "copy.png" in capsys.readouterr().out
+    assert main(["train", "--manifest", str(manifest), "--out", str(tmp_path / "r"), *FAST]) == 2
+    assert "copy.png" in _err(capsys) and not (tmp_path / "r").exists()
+    assert main(["train", "--manifest", str(manifest), "--out", str(tmp_path / "r"), "--set", "data.leakage=warn",
+                 *FAST]) == 0
+    assert (tmp_path / "r" / "leakage.json").is_file()

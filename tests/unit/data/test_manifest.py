@@ -229,3 +229,9 @@ def test_read_manifest_parses_rows_without_decoding_any_image(tmp_path):
     man = read_manifest(data_cfg(m))
     assert len(man) == 8 and man.classes == ("lesion", "normal") and man.patient_ids[0] == "P000"
     assert man.labels.tolist() == [1, 1, 0, 0, 1, 1, 0, 0] and man.metadata["site"][:2] == ["B", "B"]
+
+
+def test_metrics_record_the_checkpoint_chosen_on_validation(tmp_path):
+    run = train(run_cfg(write_png_dataset(tmp_path), epochs=2), tmp_path / "run")
+    metrics = evaluate_run(run.path, "test")
+    assert metrics["checkpoint"]["epoch"] in (1, 2) and metrics["checkpoint"]["val_auc"] is not None

@@ -1,41 +1,14 @@
 import pytest
-import torch
 
+from medclass.cli.main import main
 from medclass.errors import ConfigError
-from medclass.models import create_model, get_model_card, list_models, register_model
+from medclass.models import count_parameters, create_model, get_model_card, list_models, register_model
 
-SMALL_WIDTH = {"resnet9": 8}  # keep the sweep fast; structure is what is tested
-
-
-@pytest.mark.parametrize("name", list_models())
-@pytest.mark.parametrize("size,in_chans,num_classes", [(28, 1, 2), (64, 3, 5)])
-def test_every_model_forward_backward_and_card(name, size, in_chans, num_classes):
-    kwargs = {"width": SMALL_WIDTH[name]} if name in SMALL_WIDTH else {}
-    m = create_model(name, num_classes=num_classes, in_chans=in_chans, input_size=size, **kwargs)
-    x = torch.randn(2, in_chans, size, size)
-    out = m(x)
-    assert out.shape == (2, num_classes)
-    out.sum().backward()
-    assert all(p.grad is not None for p in m.parameters() if p.requires_grad)
-    card = get_model_card(name)
-    modules = dict(m.named_modules())
-    assert card.cam_layer in modules and card.classifier in modules
-    assert isinstance(modules[card.classifier], torch.nn.Linear)
-    m.eval()
-    with torch.no_grad():
-        feats = m.forward_features(x)
-        assert feats.ndim == 4 and feats.shape[-1] >= 1  # a spatial map for CAM
-        assert torch.allclose(m.forward_head(feats), m(x), atol=1e-5)
-        assert m.forward_head(feats, pre_logits=True).shape == (2, modules[card.classifier].in_features)
-
-
-def test_small_input_stem():
-    assert create_model("resnet18", num_classes=2, input_size=28).small_input
-    assert not create_model("resnet18", num_classes=2, input_size=224).small_input
+# The forward/backward sweep over every registered model is in test_zoo.py.
 
 
 def test_unknown_and_invalid():
-    with pytest.raises(ConfigError, match=r"Unknown model 'resnet81'\. Did you mean 'resnet18'\?.*medclass models list"):
+    with pytest.raises(ConfigError, match=r"Unknown model 'resnet81'\. Did you mean 'resnet18'\?.*models list"):
         create_model("resnet81", num_classes=2)
     with pytest.raises(ConfigError, match="num_classes must be >= 1"):
         create_model("resnet9", num_classes=0)
@@ -51,5 +24,38 @@ def test_registering_twice_is_an_error():
 
 
 def test_list_models_pattern():
-    assert list_models("resnet*") == ["resnet18", "resnet34", "resnet50", "resnet9"]
+    assert list_models("resnet*") == ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50", "resnet9"]
+    assert list_models("vgg1?") == ["vgg11", "vgg16", "vgg19"]
     assert list_models("nothing*") == []
+    assert {"logreg", "mlp", "lenet5", "alexnet", "vgg16_bn", "googlenet", "inception_v3", "densenet121",
+            "efficientnet_b0", "convnext_atto", "vit_tiny"} <= set(list_models())
+
+
+def test_count_parameters_matches_a_real_model():
+    real = create_model("resnet18", num_classes=2, in_chans=1, input_size=28)
+    assert count_parameters("resnet18") == sum(p.numel() for p in real.parameters())
+    assert count_parameters("logreg", num_classes=3, input_size=10) == 10 * 10 * 3 + 3
+    assert not any(p.is_meta for p in create_model("lenet5", num_classes=2).parameters())  # no meta leak
+
+
+def test_cli_lists_the_zoo(capsys):
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0].split()
+    assert header[:4] == ["name", "family", "params", "(28"]
+    vgg = next(line for line in out.splitlines() if line.startswith("vgg16_bn "))
+    assert "50.39M" in vgg and "torchvision" in vgg and "gradcam" in vgg
+    assert "cam, gradcam" in next(line for line in out.splitlines() if line.startswith("resnet18 "))
+    assert main(["models", "list", "vit*"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4  # header, rule, one model, footnote
+    assert main(["models", "info", "densenet121"]) == 0
+    out = capsys.readouterr().out
+    assert "features.denseblock4" in out and "torchvision:DenseNet121_Weights" in out and "(0.485, 0.456" in out
+
+
+def test_cards_are_consistent():
+    for name in list_models():
+        card = get_model_card(name)
+        assert len(card.blocks) == len(set(card.blocks)), name
+        assert card.classifier not in card.blocks, name
+        assert bool(card.imagenet_weights) == (card.mean != (0.5,)), name  # ImageNet statistics where weights exist

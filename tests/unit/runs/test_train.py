@@ -161,3 +161,17 @@ def test_corrupted_best_checkpoint_is_a_clear_error(toy_npz, tmp_path):
     folder.write_status("interrupted")
     with pytest.raises(CheckpointError, match="last_state.pt' is corrupted or truncated"):
         resume(folder.path)
+
+
+def test_imagenet_weights_use_imagenet_statistics_unless_set():
+    from medclass.config import build_config
+    from medclass.runs.train import _input_statistics
+
+    base = {"model": {"name": "resnet18", "pretrained": "imagenet"}}
+    cfg = build_config(overrides=base)
+    assert _input_statistics(cfg, 3) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    mean, std = _input_statistics(cfg, 1)  # grey input: the first convolution sums the RGB filters
+    assert mean[0] == pytest.approx(0.449) and std[0] == pytest.approx(0.226)
+    own = build_config(overrides={**base, "data": {"mean": [0.3], "std": [0.2]}})
+    assert _input_statistics(own, 1) == ((0.3,), (0.2,))
+    assert _input_statistics(build_config(), 1) == ((0.5,), (0.5,))

@@ -1,0 +1,188 @@
+"""Training losses from ``train.loss``, for every task type, with class weights and missing labels.
+
+:func:`build_loss` returns an ``nn.Module`` called as ``loss_fn(logits, task.target(labels))``. The menu:
+
+- ``auto``: the task's own loss (:meth:`medclass.tasks.Task.loss`): cross-entropy for binary, multi-class
+  and ordinal tasks; for multi-label tasks the sum of per-label binary cross-entropies (mean over labels).
+- ``cross-entropy``: softmax cross-entropy with ``label_smoothing``; one label per image only.
+- ``bce``: binary cross-entropy on sigmoid outputs. A binary task in medclass has two softmax outputs (as
+  MedMNIST), so ``bce`` is taken on their difference, ``logit[:, 1] - logit[:, 0]``: since
+  ``softmax(z)[1] == sigmoid(z1 - z0)`` this is *the same function* as two-class cross-entropy (a test
+  checks it), which keeps the model, probabilities and metrics unchanged whichever name is chosen.
+  Multi-label: one BCE per label. Multi-class: refused (use cross-entropy; one-vs-rest BCE would train
+  sigmoids while the reported probabilities stay softmax).
+- ``hinge``: the multi-class SVM margin loss (Crammer-Singer style as in ``nn.MultiMarginLoss``: the mean
+  of ``max(0, 1 - z_y + z_j)`` over wrong classes ``j``); multi-label: ``max(0, 1 - s z)`` per label with
+  ``s = ±1``.
+- ``mse``: the classic squared error between the probabilities (softmax, or sigmoid per label) and the
+  one-hot (or 0/1) targets, averaged over outputs (the Brier score divided by the number of classes).
+
+Class weights (``train.class_weights=balanced``) come from :meth:`Task.balanced_weights`. Softmax tasks
+weight each image by its class's weight, normalised by the weights in the batch (as
+``nn.CrossEntropyLoss(weight=...)`` does; ``nn.MultiMarginLoss`` divides by the batch size instead).
+Multi-label tasks weight the positive term of each label by ``n_negative / n_positive``, CheXNet's
+class-weighted BCE (Rajpurkar et al. 2017), as ``pos_weight`` of ``nn.BCEWithLogitsLoss`` does.
+
+Multi-label labels equal to ``-1`` mean *not annotated* (the convention of :mod:`medclass.evaluation`):
+those entries are left out of every multi-label loss, which averages over the annotated entries only.
+When every entry is annotated the multi-label BCE is exactly ``nn.BCEWithLogitsLoss``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import TrainConfig
+from ..errors import ConfigError
+from ..tasks import Task
+
+__all__ = ["build_loss", "BinaryBCEWithLogitsLoss", "MaskedBCEWithLogitsLoss", "MultiLabelHingeLoss",
+           "MultiLabelMSELoss", "ProbabilityMSELoss", "MISSING"]
+
+MISSING = -1  # a multi-label entry that was not annotated
+
+
+def build_loss(task: Task, cfg: TrainConfig, class_weights: torch.Tensor | None = None) -> nn.Module:
+    """The training loss that ``cfg.loss`` names, for ``task``.
+
+    Args:
+        task: the task being trained (decides between softmax and per-label losses).
+        cfg: reads ``loss`` and ``label_smoothing``.
+        class_weights: from :meth:`Task.balanced_weights` (per class, or per label as positive weights),
+            or ``None`` for an unweighted loss.
+
+    Raises:
+        ConfigError: the loss does not apply to the task (e.g. ``cross-entropy`` on a multi-label task).
+    """
+    name, smoothing = cfg.loss, cfg.label_smoothing
+    w = None if class_weights is None else class_weights.float()
+    if task.multilabel:
+        if name in ("auto", "bce"):
+            return MaskedBCEWithLogitsLoss(pos_weight=w, label_smoothing=smoothing)
+        if name == "hinge":
+            return MultiLabelHingeLoss(pos_weight=w)
+        if name == "mse":
+            return MultiLabelMSELoss(pos_weight=w)
+        raise ConfigError(f"train.loss={name} needs one label per image, but the {task.name} task has several. "
+                          f"Use train.loss=auto (per-label binary cross-entropy), bce, hinge or mse.")
+    if name == "auto":
+        return task.loss(smoothing, w)
+    if name == "cross-entropy":
+        return nn.CrossEntropyLoss(weight=w, label_smoothing=smoothing)
+    if name == "bce":
+        if task.name != "binary":
+            raise ConfigError(f"train.loss=bce applies to binary and multilabel tasks, not {task.name}. Use "
+                              f"train.loss=cross-entropy (or auto) for one label among several classes.")
+        return BinaryBCEWithLogitsLoss(weight=w, label_smoothing=smoothing)
+    if name == "hinge":
+        return nn.MultiMarginLoss(weight=w)
+    if name == "mse":
+        return ProbabilityMSELoss(weight=w)
+    raise ConfigError(f"Unknown train.loss {name!r}. Known: auto, cross-entropy, bce, hinge, mse.")
+
+
+def _weighted_mean(per_sample: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean over the batch, each image weighted by its class's weight (normalised, as CrossEntropyLoss)."""
+    if weight is None:
+        return per_sample.mean()
+    w = weight[target]
+    return (per_sample * w).sum() / w.sum()
+
+
+class BinaryBCEWithLogitsLoss(nn.Module):
+    """BCE of a two-output binary model on ``logit[:, 1] - logit[:, 0]``; targets are class indices 0/1.
+
+    ``weight`` holds the two class weights (each image weighted by its class, normalised by the batch's
+    weights); ``label_smoothing`` moves the targets to ``eps/2`` and ``1 - eps/2``.
+    """
+
+    def __init__(self, weight: torch.Tensor | None = None, label_smoothing: float = 0.0):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.label_smoothing = label_smoothing
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if logits.ndim != 2 or logits.shape[1] != 2:
+            raise ValueError(f"BinaryBCEWithLogitsLoss expects logits of shape (n, 2), got {tuple(logits.shape)}.")
+        z = logits[:, 1] - logits[:, 0]
+        t = target.to(z.dtype)
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + self.label_smoothing / 2
+        per = F.binary_cross_entropy_with_logits(z, t, reduction="none")
+        return _weighted_mean(per, target.long(), self.weight)
+
+
+class ProbabilityMSELoss(nn.Module):
+    """Mean squared error between softmax probabilities and one-hot targets (optionally class-weighted)."""
+
+    def __init__(self, weight: torch.Tensor | None = None):
+        super().__init__()
+        self.register_buffer("weight", weight)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        p = torch.softmax(logits.float(), dim=1)
+        onehot = F.one_hot(target.long(), logits.shape[1]).to(p.dtype)
+        return _weighted_mean((p - onehot).pow(2).mean(1), target.long(), self.weight)
+
+
+class _MaskedMultiLabel(nn.Module):
+    """Shared by the multi-label losses: entries labelled -1 are left out; positives weighted by pos_weight."""
+
+    def __init__(self, pos_weight: torch.Tensor | None = None):
+        super().__init__()
+        self.register_buffer("pos_weight", pos_weight)
+
+    def elementwise(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        known = target >= 0
+        t = target.clamp(min=0).to(logits.dtype)
+        per = self.elementwise(logits, t)
+        if self.pos_weight is not None:
+            per = per * torch.where(t > 0.5, self.pos_weight.to(per.dtype), torch.ones_like(per))
+        return _masked_mean(per, known)
+
+
+def _masked_mean(per: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    # A batch without a single annotated entry contributes a zero loss (and zero gradient), not NaN.
+    return (per * known).sum() / known.sum().clamp(min=1)
+
+
+class MaskedBCEWithLogitsLoss(nn.Module):
+    """Per-label binary cross-entropy (mean over annotated entries) with CheXNet's positive weights.
+
+    Entries whose target is ``-1`` are not annotated and are left out. With every entry annotated and no
+    label smoothing this computes exactly ``nn.BCEWithLogitsLoss(pos_weight=pos_weight)``.
+    """
+
+    def __init__(self, pos_weight: torch.Tensor | None = None, label_smoothing: float = 0.0):
+        super().__init__()
+        self.register_buffer("pos_weight", pos_weight)
+        self.label_smoothing = label_smoothing
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        known = target >= 0
+        if not self.label_smoothing and bool(known.all()):
+            return F.binary_cross_entropy_with_logits(logits, target, pos_weight=self.pos_weight)
+        t = target.clamp(min=0).to(logits.dtype)
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + self.label_smoothing / 2
+        per = F.binary_cross_entropy_with_logits(logits, t, pos_weight=self.pos_weight, reduction="none")
+        return _masked_mean(per, known)
+
+
+class MultiLabelHingeLoss(_MaskedMultiLabel):
+    """Binary hinge ``max(0, 1 - s * z)`` per label, ``s = +1`` for positives and ``-1`` for negatives."""
+
+    def elementwise(self, logits, target):
+        return F.relu(1 - (2 * target - 1) * logits)
+
+
+class MultiLabelMSELoss(_MaskedMultiLabel):
+    """Squared error between each label's sigmoid probability and its 0/1 target."""
+
+    def elementwise(self, logits, target):
+        return (torch.sigmoid(logits.float()) - target.float()).pow(2)
