@@ -90,12 +90,14 @@ class TrainingSetup:
 
 def _setup(cfg: RunConfig, folder: RunFolder, extra_callbacks: Sequence[Callback],
            progress: ProgressFn | None, *, load_initial_weights: bool = True,
-           decode_progress: ProgressFn | None = None) -> TrainingSetup:
+           decode_progress: ProgressFn | None = None, resuming: bool = False) -> TrainingSetup:
     t = cfg.train
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     device = resolve_device(t.device)
-    ds = build_dataset(cfg.data, progress=progress, decode_progress=decode_progress)
+    # a resumed run reuses its saved split.csv (own images), so its splits cannot drift
+    ds = build_dataset(cfg.data, progress=progress, decode_progress=decode_progress,
+                       run_dir=folder.path if resuming else None)
     if len(cfg.data.mean) not in (1, ds.channels):
         raise ConfigError(f"data.mean has {len(cfg.data.mean)} values but {ds.name} images have {ds.channels} "
                           f"channel(s). Give 1 value or {ds.channels}.")
@@ -245,7 +247,7 @@ def resume(run_dir: str | os.PathLike, *, callbacks: Sequence[Callback] = (), da
     validate(cfg)
     has_state = folder.last_state.is_file()
     setup = _setup(cfg, folder, callbacks, download_progress, load_initial_weights=not has_state,
-                   decode_progress=decode_progress)
+                   decode_progress=decode_progress, resuming=True)
     if has_state:
         setup.trainer.load_state_dict(load_state(folder.last_state))
         log.info("resuming %s after epoch %d of %d", folder.path, setup.trainer.epoch, cfg.train.epochs)

@@ -235,3 +235,22 @@ def test_metrics_record_the_checkpoint_chosen_on_validation(tmp_path):
     run = train(run_cfg(write_png_dataset(tmp_path), epochs=2), tmp_path / "run")
     metrics = evaluate_run(run.path, "test")
     assert metrics["checkpoint"]["epoch"] in (1, 2) and metrics["checkpoint"]["val_auc"] is not None
+
+
+def test_resume_reuses_the_saved_split(tmp_path):
+    from medclass.runs import resume
+    from medclass.runs.folder import RunFolder
+
+    m = write_png_dataset(tmp_path)
+    run = train(run_cfg(m, epochs=2), tmp_path / "run")
+    saved = (run.path / "split.csv").read_text()
+    folder = RunFolder(run.path)
+    folder.write_status("interrupted", epochs_completed=1)  # pretend it stopped early
+    cfg_text = (run.path / "config.yaml").read_text()
+    assert "split_seed: 0" in cfg_text
+    (run.path / "config.yaml").write_text(cfg_text.replace("split_seed: 0", "split_seed: 5"))  # would re-split
+    resume(run.path)
+    assert run.read_status()["state"] == "complete"
+    saved_val = sorted(r["key"] for r in csv.DictReader(saved.splitlines()) if r["split"] == "val")
+    scored_val = sorted(r["path"] for r in read_rows(run.path / "predictions" / "val.csv"))
+    assert scored_val == saved_val  # validation after the resume used the saved split, not a new one
