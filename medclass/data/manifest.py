@@ -452,7 +452,7 @@ def load_manifest_dataset(cfg: DataConfig, *, split_file: str | os.PathLike | No
     """
     from .leakage import check_leakage as leakage_report
     from .leakage import enforce
-    from .splits import check_split_classes
+    from .splits import check_split_classes, split_csv_text
 
     m = read_manifest(cfg)
     dec = decode_manifest(m, cfg, progress)
@@ -464,7 +464,7 @@ def load_manifest_dataset(cfg: DataConfig, *, split_file: str | os.PathLike | No
     assignment = _assign_splits(m, cfg, split_file)
     check_split_classes(assignment, m.labels, m.classes, str(m.source))
     groups = m.patient_ids if m.patient_ids is not None else [f"row-{r}" for r in m.rows]
-    files: dict[str, str] = {"split.csv": _split_csv(m.paths, assignment, groups)}
+    files: dict[str, str] = {"split.csv": split_csv_text(m.paths, assignment, groups)}
     facts: dict = {"manifest": str(m.source), "image_root": str(m.root),
                    "preprocess": config_to_dict(cfg.preprocess),
                    "decode": {"seconds": round(dec.seconds, 3), "from_cache": dec.cached,
@@ -515,14 +515,6 @@ def _assign_splits(m: Manifest, cfg: DataConfig, split_file: str | os.PathLike |
         return list(cross_validation_splits(m.labels, groups, cfg.folds, cfg.fold, np.asarray(by_ratio) == "test",
                                             cfg.split_seed))
     return list(by_ratio)
-
-
-def _split_csv(keys: Sequence[str], split: Sequence[str], groups: Sequence[str]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["key", "split", "group"])
-    w.writerows(zip(keys, split, groups))
-    return buf.getvalue()
 
 
 def _bad_rows_csv(bad: Sequence[BadRow]) -> str:

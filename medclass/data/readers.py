@@ -66,6 +66,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
+from .images import _palette_is_grey
 
 __all__ = ["Decoded", "image_format", "read_dicom", "read_file", "read_nifti", "read_volume"]
 
@@ -628,8 +629,3 @@ def _from_pil(im: Image.Image, p: Path, n_frames: int) -> Decoded:
         raise DataError(f"image '{p}' has the unsupported pixel mode {mode!r}. Save it as 8- or 16-bit grey or "
                         f"8-bit RGB.")
     return Decoded(x, "image", None, False, None, 8, (0.0, 255.0), n_frames)
-
-
-def _palette_is_grey(im: Image.Image) -> bool:
-    rgb = np.asarray(im.convert("RGB"))
-    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())

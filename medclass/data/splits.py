@@ -67,6 +67,7 @@ __all__ = [
     "kfold",
     "load_split",
     "save_split",
+    "split_csv_text",
     "split_by_ratios",
 ]
 
@@ -236,6 +237,11 @@ def save_split(path: str | os.PathLike, keys: Sequence[str], split: Sequence[str
     if dup:
         raise DataError(f"Cannot save split to '{path}': keys appear more than once: {', '.join(map(repr, dup))}. "
                         f"Each key (image path) must be unique.")
+    atomic_write_text(path, split_csv_text(keys, split, groups))
+
+
+def split_csv_text(keys: Sequence[str], split: Sequence[str], groups: Sequence[str] | None = None) -> str:
+    """The CSV text :func:`save_split` writes (for callers that store it elsewhere, e.g. in a run folder)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["key", "split"] + ([] if groups is None else ["group"]))
@@ -243,7 +249,7 @@ def save_split(path: str | os.PathLike, keys: Sequence[str], split: Sequence[str
         writer.writerows(zip(keys, split))
     else:
         writer.writerows(zip(keys, split, (str(g) for g in groups)))
-    atomic_write_text(path, buf.getvalue())
+    return buf.getvalue()
 
 
 def load_split(path: str | os.PathLike, allowed: Sequence[str] = SPLIT_NAMES) -> dict[str, str]:
