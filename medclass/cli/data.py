@@ -85,7 +85,7 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_import_folder(args: argparse.Namespace) -> int:
-    from ..data.manifest import import_folder
+    from ..data.folders import import_folder
 
     out = import_folder(args.folder, args.out, patient_regex=args.patient_regex)
     n = sum(1 for _ in open(out, encoding="utf-8")) - 1

@@ -48,17 +48,16 @@ import numpy as np
 
 from ..config import DataConfig, config_to_dict, replace
 from ..errors import ConfigError, DataError, did_you_mean
-from ..utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from ..utils.io import atomic_write_bytes, atomic_write_json, read_json
 from .datasets import ArraySplit, ImageDataset
 
-__all__ = ["IMAGE_SUFFIXES", "BadRow", "Decoded", "Manifest", "ManifestCheck", "check_manifest", "decode_manifest",
-           "import_folder", "load_manifest_dataset", "read_manifest"]
+__all__ = ["BadRow", "Decoded", "Manifest", "ManifestCheck", "check_manifest", "decode_manifest",
+           "load_manifest_dataset", "read_manifest"]
 
 log = logging.getLogger(__name__)
 
 SPLIT_COLUMN = "split"
 SPLIT_NAMES = ("train", "val", "test")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".nii", ".nii.gz")
 CACHE_VERSION = 1  # bump when decoding or preprocessing changes what a cached array holds
 MAX_LISTED = 10  # bad rows shown in an error message (all of them go to bad_rows.csv)
 SUBGROUP_MAX_VALUES = 20  # metadata columns with more distinct values (ids, ages) are not subgroups
@@ -171,7 +170,7 @@ def read_manifest(cfg: DataConfig) -> Manifest:
     else:
         values = [r[0] for r in raw_labels]
         if not classes:
-            classes = tuple(sorted(set(values), key=_natural_key))
+            classes = tuple(sorted(set(values), key=natural_key))
         if len(classes) < 2:
             raise DataError(f"Manifest '{src}': the label column '{cfg.label_columns[0]}' holds only one class "
                             f"({classes[0]!r}). A classifier needs at least two; check the column or the file.")
@@ -247,7 +246,8 @@ def _fail_or_skip(bad: list[BadRow], cfg: DataConfig, src: Path, stage: str) -> 
                 more)
 
 
-def _natural_key(s: str) -> tuple:
+def natural_key(s: str) -> tuple:
+    """Sort key putting ``img2`` before ``img10``."""
     return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", s) if t)
 
 
@@ -530,76 +530,3 @@ def _size_range(sizes: Sequence[tuple[int, int]]) -> dict | None:
         return None
     a = np.asarray(sizes)
     return {"min": a.min(0).tolist(), "max": a.max(0).tolist(), "mixed": bool(len({tuple(s) for s in sizes}) > 1)}
-
-
-# --- a folder per class --------------------------------------------------------------------------
-
-
-def import_folder(folder: str | os.PathLike, out: str | os.PathLike, *, patient_regex: str | None = None) -> Path:
-    """Write a manifest for a ``folder/<class>/...`` layout and return its path.
-
-    Every file below a class folder whose name ends in a known image suffix (or a DICOM file without one)
-    becomes a row labelled with the class folder's name. The patient id is the first sub-folder below the
-    class folder (``folder/pneumonia/patient017/img3.dcm``), or the first group of ``patient_regex`` matched
-    against the file name; without either each image is its own patient. Paths are written relative to the
-    manifest's folder, so the manifest works without ``--image-root``.
-    """
-    folder, out = Path(folder), Path(out)
-    if not folder.is_dir():
-        raise DataError(f"'{folder}' is not a folder. Pass a folder holding one sub-folder per class.")
-    pattern = None
-    if patient_regex:
-        try:
-            pattern = re.compile(patient_regex)
-        except re.error as e:
-            raise ConfigError(f"--patient-regex {patient_regex!r} is not a valid regular expression ({e}).") from None
-    class_dirs = sorted((d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")),
-                        key=lambda d: _natural_key(d.name))
-    if len(class_dirs) < 2:
-        raise DataError(f"'{folder}' holds {len(class_dirs)} class folder(s); a folder-per-class layout needs at "
-                        f"least two (e.g. {folder}/normal/ and {folder}/pneumonia/).")
-    rows, empty = [], []
-    for d in class_dirs:
-        files = sorted(p for p in d.rglob("*") if p.is_file() and not any(part.startswith(".") for part in
-                                                                            p.relative_to(d).parts)
-                       and _is_image(p))
-        if not files:
-            empty.append(d.name)
-        for p in files:
-            rel_to_class = p.relative_to(d)
-            patient = rel_to_class.parts[0] if len(rel_to_class.parts) > 1 else ""
-            if pattern is not None:
-                hit = pattern.search(p.name)
-                if hit is None:
-                    raise DataError(f"--patient-regex {patient_regex!r} does not match the file name '{p.name}' "
-                                    f"({p}). Make it match every file, e.g. r'^(\\w+?)_'.")
-                patient = hit.group(1) if hit.groups() else hit.group(0)
-            rows.append((os.path.relpath(p, out.parent.resolve() if out.parent.exists() else out.parent), d.name,
-                         patient))
-    if empty:
-        raise DataError(f"Class folder(s) {', '.join(repr(e) for e in empty)} in '{folder}' hold no images "
-                        f"(known suffixes: {', '.join(IMAGE_SUFFIXES)}). Remove them or add images.")
-    with_patients = any(r[2] for r in rows)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["path", "label", "patient_id"] if with_patients else ["path", "label"])
-    for path, label, patient in rows:
-        w.writerow([Path(path).as_posix(), label, patient or Path(path).stem] if with_patients
-                   else [Path(path).as_posix(), label])
-    atomic_write_text(out, buf.getvalue())
-    log.info("wrote %s: %d images in %d classes", out, len(rows), len(class_dirs))
-    return out
-
-
-def _is_image(p: Path) -> bool:
-    name = p.name.lower()
-    if name.endswith(IMAGE_SUFFIXES):
-        return True
-    if "." not in name:  # DICOM files often have no suffix: look for the 'DICM' marker
-        try:
-            with open(p, "rb") as f:
-                f.seek(128)
-                return f.read(4) == b"DICM"
-        except OSError:
-            return False
-    return False

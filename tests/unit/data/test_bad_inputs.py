@@ -18,7 +18,7 @@ from pydicom.data import get_testdata_file
 
 from medclass.config import DataConfig, PreprocessConfig
 from medclass.data.build import build_dataset
-from medclass.data.manifest import import_folder
+from medclass.data.folders import import_folder
 from medclass.errors import ConfigError, DataError
 
 from .test_manifest import read_rows, write_csv, write_png_dataset

@@ -11,8 +11,9 @@ from PIL import Image
 
 from medclass.config import DataConfig, PreprocessConfig, config_from_dict
 from medclass.data.build import build_dataset
+from medclass.data.folders import import_folder
 from medclass.data.leakage import LeakageError
-from medclass.data.manifest import check_manifest, import_folder, read_manifest
+from medclass.data.manifest import check_manifest, read_manifest
 from medclass.runs import evaluate_run, train
 
 
