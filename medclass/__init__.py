@@ -12,9 +12,9 @@ The public API::
 from .config import RunConfig, build_config
 from .data import load_dataset
 from .models import create_model, list_models
-from .runs import evaluate_run, load_run, resume, train
+from .runs import cross_validate, ensemble_runs, evaluate_run, load_run, resume, train
 
 __version__ = "0.1.0"
 
 __all__ = ["RunConfig", "build_config", "load_dataset", "create_model", "list_models", "train", "resume",
-           "evaluate_run", "load_run", "__version__"]
+           "evaluate_run", "load_run", "cross_validate", "ensemble_runs", "__version__"]

@@ -97,8 +97,10 @@ class DataConfig:
     patient_column: str = _f("patient_id", "manifest column with the patient (or scan) id; rows sharing it stay "
                                            "in one split")
     classes: tuple[str, ...] = _f((), "class names in order; unset: sorted values of the label column")
-    task: str | None = _f(None, "binary, multiclass or multilabel; unset: inferred from the labels",
-                          choices=("binary", "multiclass", "multilabel"))
+    task: str | None = _f(None, "binary, multiclass, multilabel (several 0/1 columns), ordinal (grades in the "
+                                "order of data.classes), regression (a numeric column) or multitask (several class "
+                                "columns, one head each); unset: inferred from the labels",
+                          choices=("binary", "multiclass", "multilabel", "ordinal", "regression", "multitask"))
     channels: int | None = _f(None, "1 or 3 channels; unset: 3 when any image is colour or several windows "
                                     "are stacked, else 1", choices=(1, 3))
     split_file: str | None = _f(None, "reuse a saved split (split.csv of an earlier run); else the manifest's "
@@ -108,6 +110,9 @@ class DataConfig:
                             "seeds share one split)", ge=0)
     folds: int = _f(0, "K-fold cross-validation over the non-test patients (grouped, stratified); 0: off", ge=0)
     fold: int = _f(0, "with folds: which fold is the validation split", ge=0)
+    refit: bool = _f(False, "train on train+val together (MedMNIST: the official train and val; a manifest: every "
+                            "non-test patient), e.g. with the epochs cross-validation chose. The val split is kept "
+                            "so the loop runs, but it is training data then: its metrics are not a validation")
     frame: str = _f("middle", "multi-frame DICOM / NIfTI volume: which frame or slice becomes the 2D image "
                               "(middle, or an index)")
     leakage: str = _f("refuse", "patients or (near-)duplicate images shared across splits: refuse, warn or off",
@@ -156,6 +161,9 @@ class ModelConfig:
     trainable_blocks: int = _f(1, "last-k: how many of the backbone's last blocks train", ge=0)
     width: int | None = _f(None, "base channel width; unset: the architecture's default", gt=0)
     dropout: float = _f(0.0, "dropout probability before the classifier", ge=0, lt=1)
+    head: str = _f("auto", "output head: auto (the task's: softmax per class, sigmoid per label, one value for "
+                           "regression) or coral (ordinal tasks: rank-consistent cumulative logits, Cao et al. 2020)",
+                   choices=("auto", "coral"))
     pretrained: str | None = _f(None, "initial weights: imagenet (torchvision/timm weights; downloaded when online "
                                       "or found in their cache), a weights file (.safetensors/.pth), or a medclass "
                                       "run folder to fine-tune from; unset: random initialisation")
@@ -193,8 +201,9 @@ class TrainConfig:
     loss: str = _f("auto", "training loss: auto (the task's: cross-entropy, multi-label BCE), cross-entropy, bce "
                            "(binary: on the logit difference, the same loss as 2-class cross-entropy; multi-label: "
                            "per label), hinge (multi-class SVM margin loss), mse (squared error of the "
-                           "probabilities against one-hot targets). Multi-label labels equal to -1 (unknown) are "
-                           "left out of every loss", choices=("auto", "cross-entropy", "bce", "hinge", "mse"))
+                           "probabilities against one-hot targets; regression: squared error), l1 and huber "
+                           "(regression). Multi-label labels equal to -1 (unknown) are left out of every loss",
+                  choices=("auto", "cross-entropy", "bce", "hinge", "mse", "l1", "huber"))
     label_smoothing: float = _f(0.0, "label smoothing of cross-entropy and bce targets", ge=0, lt=1)
     class_weights: str = _f("balanced", "weight the loss by class frequency: none, or balanced (n / (k * n_class); "
                                     "multi-label: positive weight n_neg / n_pos per label, as CheXNet)",
@@ -206,6 +215,9 @@ class TrainConfig:
                   choices=("auto", "off"))
     ema: float = _f(0.0, "decay of an exponential moving average of the weights; 0 disables it", ge=0, lt=1)
     early_stopping: int = _f(0, "stop after this many epochs without a better validation AUC; 0 disables it", ge=0)
+    checkpoint: str = _f("auto", "the weights kept as checkpoints/best.safetensors: best (highest validation AUC), "
+                                 "last (the final epoch), or auto (last with data.refit, whose val split is "
+                                 "training data; else best)", choices=("auto", "best", "last"))
     channels_last: bool = _f(True, "NHWC memory layout; about 20% faster convolutions on CPU")
     device: str = _f("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
     num_threads: int = _f(0, "CPU threads for PyTorch; 0 keeps PyTorch's choice", ge=0)
@@ -227,6 +239,8 @@ class EvalConfig:
     specificity_target: float = _f(0.95, "high-specificity operating point: validation specificity to reach",
                                    gt=0, lt=1)
     temperature_scaling: bool = _f(False, "also report probabilities recalibrated by a temperature fitted on val")
+    taxonomy: tuple[str, ...] = _f((), "multi-class models: coarse classes as 'coarse=fine1+fine2' entries; the fine "
+                                       "classes' probabilities are summed and both levels are evaluated")
 
 
 @dataclass(frozen=True)
@@ -387,6 +401,16 @@ def _combination_problems(cfg: RunConfig) -> list[str]:
         out.append(f"data.frame must be 'middle' or a frame index. Got {d.frame!r} instead.")
     if not d.label_columns:
         out.append("data.label_columns must name at least one column.")
+    if d.refit and t.checkpoint == "best":
+        out.append("train.checkpoint=best chooses the epoch on validation, but with data.refit the val split is "
+                   "training data. Use train.checkpoint=last (or auto).")
+    if d.refit and t.early_stopping:
+        out.append(f"train.early_stopping={t.early_stopping} watches validation, but with data.refit the val split "
+                   f"is training data. Set train.early_stopping=0 and choose train.epochs (`medclass cv` refits for "
+                   f"the median best epoch of its folds).")
+    if d.refit and d.folds:
+        out.append(f"data.refit trains on every non-test image, so it cannot also hold out fold {d.fold} of "
+                   f"data.folds={d.folds}. Set data.folds=0 for the refit.")
     p = d.preprocess
     if (p.window_center is None) != (p.window_width is None):
         out.append("data.preprocess.window_center and window_width must be given together.")

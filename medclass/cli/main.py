@@ -8,11 +8,27 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import MedclassError
-from . import compare, data, evaluate, explain, ladder, lr_find, models, predict, report, sanity, search, train
+from . import (
+    compare,
+    crossval,
+    data,
+    ensemble,
+    evaluate,
+    explain,
+    ladder,
+    lr_find,
+    models,
+    predict,
+    report,
+    sanity,
+    search,
+    train,
+)
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = (train, sanity, lr_find, search, evaluate, report, compare, ladder, explain, predict, data, models)
+COMMANDS = (train, crossval, sanity, lr_find, search, evaluate, ensemble, report, compare, ladder, explain, predict,
+            data, models)
 
 
 def build_parser() -> argparse.ArgumentParser:

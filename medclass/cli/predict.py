@@ -27,12 +27,10 @@ def run(args: argparse.Namespace) -> int:
     model = load_run(args.run_dir, device=args.device)
     proba = model.predict_proba(args.images)
     decision = model.decide(proba)
-    names = model.classes_
-    header = ["path", "prediction", *[f"p({c})" for c in names]]
-    rows = []
-    for path, p, d in zip(args.images, proba, decision):
-        label = (";".join(n for n, v in zip(names, d) if v) or "(none)") if model.task_ == "multilabel" else names[int(d)]
-        rows.append([path, label, *[float(v) for v in p]])
+    names = ["value"] if model.task_ == "regression" else model.classes_
+    header = ["path", "prediction", *[f"p({c})" if model.task_ != "regression" else c for c in names]]
+    rows = [[path, label, *[float(v) for v in p]] for path, label, p in zip(args.images, model.describe(decision),
+                                                                            proba)]
     if args.out:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")

@@ -36,8 +36,10 @@ class TrainingProgress(Callback):
 
     def on_epoch_end(self, trainer, r):
         best = f" (best epoch {r['best_epoch']})" if r.get("best_epoch") else ""
-        line = (f"epoch {r['epoch']:>3}/{trainer.epochs}  train_loss {r['train_loss']:.4f}  val_loss {r['val_loss']:.4f}"
-                f"  val_auc {r['val_auc']:.4f}  val_acc {r['val_acc']:.4f}  {r['seconds']:.1f}s"
+        line = (f"epoch {r['epoch']:>3}/{trainer.epochs}  train_loss {r['train_loss']:.4f}"
+                f"  val_loss {r['val_loss']:.4f}"
+                + "".join(f"  {k} {v:.4f}" for k, v in r.items() if k.startswith("val_") and k not in
+                          ("val_loss", "val_seconds")) + f"  {r['seconds']:.1f}s"
                 f"  {r['images_per_s']:.0f} img/s{best}")
         if self.enabled and self.bar is not None:
             self.bar.write(line)

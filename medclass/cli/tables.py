@@ -7,7 +7,9 @@ from typing import Any
 
 _NAMES = [("auc", "AUC"), ("acc", "ACC"), ("balanced_accuracy", "balanced accuracy"),
           ("average_precision", "average precision"), ("sensitivity", "sensitivity"), ("specificity", "specificity"),
-          ("ppv", "PPV"), ("npv", "NPV"), ("f1", "F1"), ("brier", "Brier score")]
+          ("ppv", "PPV"), ("npv", "NPV"), ("f1", "F1"), ("brier", "Brier score"),
+          ("quadratic_weighted_kappa", "quadratic weighted kappa"), ("mean_absolute_grade_error", "grade MAE"),
+          ("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R^2"), ("pearson_r", "Pearson r"), ("spearman_r", "Spearman r")]
 
 
 def _num(v: Any) -> str:
@@ -23,7 +25,7 @@ def _ci(iv: dict) -> str:
 def metrics_table(m: dict[str, Any]) -> str:
     """The headline numbers of one evaluation, with 95% intervals when present, as an aligned table."""
     ck = m.get("checkpoint")
-    where = f", checkpoint epoch {ck.get('epoch')} chosen by val AUC" if ck else ""
+    where = f", checkpoint epoch {ck.get('epoch')} chosen by {ck.get('chosen_by', 'val_auc')}" if ck else ""
     title = f"{m.get('dataset', '')} / {m.get('split', '')}  (n={m['n']}{where})"
     iv = m.get("intervals", {})
     rows = []
@@ -32,6 +34,8 @@ def metrics_table(m: dict[str, Any]) -> str:
             rows.append((name, _num(iv[key]["estimate"]), _ci(iv[key])))
         elif key in m:
             rows.append((name, _num(m[key]), ""))
+    if not rows:
+        rows.append(("n", str(m["n"]), ""))
     width = max(len(r[0]) for r in rows)
     lines = [title, "-" * len(title)]
     if "positive_class" in m:
@@ -50,6 +54,15 @@ def metrics_table(m: dict[str, Any]) -> str:
         lines.append("confusion matrix (rows: true class, columns: predicted)")
         w = max(len(str(x)) for row in cm for x in row)
         lines += ["  " + " ".join(f"{x:>{w}}" for x in row) for row in cm]
+    for name, head in m.get("heads", {}).items():  # multi-task: one block per head
+        lines += ["", metrics_table({**head, "dataset": m.get("dataset", ""), "split": f"{m.get('split', '')} / "
+                                                                                    f"head {name}"})]
+    if m.get("taxonomy"):
+        t = m["taxonomy"]
+        groups = "; ".join(f"{c} = {' + '.join(kids)}" for c, kids in t["children"].items())
+        lines += ["", metrics_table({**t, "dataset": m.get("dataset", ""), "split": f"{m.get('split', '')} / "
+                                                                                  f"coarse classes"}),
+                  f"({groups})"]
     return "\n".join(lines)
 
 

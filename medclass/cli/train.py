@@ -24,6 +24,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model into a run folder (or resume one)",
                        description="Train a model. Settings resolve as: defaults < --recipe < --config < flags.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_config_arguments(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last epoch")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
+    p.set_defaults(run=run)
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that build a RunConfig (shared with ``medclass cv``); :func:`_overrides` reads them back."""
     p.add_argument("--dataset", help="MedMNIST name (see `medclass data list`) or a MedMNIST-layout .npz path")
     p.add_argument("--recipe", default=None, choices=list_recipes(),
                    help="named recipe to start from (default: the `default` recipe)")
@@ -47,11 +57,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", help="preprocessing preset for your own images (ct-lung, xray, fundus, ...)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable or invalid manifest rows (listed in "
                                                            "bad_rows.csv) instead of stopping")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last epoch")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    p.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
-    p.set_defaults(run=run)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -92,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         folder = train(cfg, args.out, overwrite=args.overwrite, callbacks=[progress], download_progress=download,
                        decode_progress=decode)
     st = folder.read_status()
-    print(f"done: {folder.path}  best epoch {st['best_epoch']} (val AUC {st['best_val_auc']:.4f})  "
+    monitor = st.get("monitor", "val_auc")
+    print(f"done: {folder.path}  best epoch {st['best_epoch']} ({monitor} {st[f'best_{monitor}']:.4f})  "
           f"{st['train_seconds']:.0f}s training, {st['images_per_s']:.0f} img/s", file=sys.stdout)
     print(f"next: medclass evaluate {folder.path} --split test")
     return 0

@@ -79,6 +79,13 @@ class ImageDataset:
         for name, s in self.splits.items():
             if self.task == "multilabel":
                 counts[name] = {"n": len(s), "positives_per_label": s.labels.sum(0).astype(int).tolist()}
+            elif self.task == "regression":
+                counts[name] = {"n": len(s), "mean": float(np.mean(s.labels)) if len(s) else None,
+                                "sd": float(np.std(s.labels)) if len(s) else None}
+            elif self.task == "multitask":
+                counts[name] = {"n": len(s), "per_head": [np.bincount(s.labels[:, h][s.labels[:, h] >= 0],
+                                                                      minlength=k).tolist()
+                                                          for h, k in enumerate(self.facts["heads"])]}
             else:
                 counts[name] = {"n": len(s), "per_class": np.bincount(s.labels, minlength=self.num_classes).tolist()}
         return {"name": self.name, "task": self.task, "labels": list(self.labels), "channels": self.channels,

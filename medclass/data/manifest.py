@@ -37,6 +37,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -83,13 +84,14 @@ class Manifest:
     root: Path
     rows: list[int]
     paths: list[str]
-    labels: np.ndarray  # (N,) class indices, or (N, L) 0/1 with -1 for a missing label
+    labels: np.ndarray  # (N,) class indices (values: regression), or (N, L) 0/1 / class per head, -1 missing
     classes: tuple[str, ...]
     task: str
     patient_ids: list[str] | None
     split: list[str] | None
     metadata: dict[str, list[str]]
     bad: list[BadRow] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)  # multitask: heads (classes per head), head_names
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -99,7 +101,20 @@ class Manifest:
         pick = lambda xs: None if xs is None else [xs[i] for i in keep]  # noqa: E731
         return Manifest(self.source, self.root, pick(self.rows), pick(self.paths), self.labels[keep], self.classes,
                         self.task, pick(self.patient_ids), pick(self.split),
-                        {k: pick(v) for k, v in self.metadata.items()}, list(self.bad))
+                        {k: pick(v) for k, v in self.metadata.items()}, list(self.bad), dict(self.facts))
+
+    def strata(self) -> tuple[np.ndarray, tuple[str, ...]]:
+        """Labels to stratify splits on, with their names: the labels themselves for classification; for
+        regression the value's quintile; for multi-task the first head's class (missing: a stratum of its own)."""
+        if self.task == "regression":
+            edges = np.unique(np.quantile(self.labels, [0.2, 0.4, 0.6, 0.8]))
+            bins = np.digitize(self.labels, edges)
+            return bins, tuple(f"quintile {k + 1}" for k in range(int(bins.max()) + 1))
+        if self.task == "multitask":
+            first = self.labels[:, 0]
+            k = self.facts["heads"][0]
+            return np.where(first < 0, k, first), (*self.classes[:k], "missing")
+        return self.labels, self.classes
 
 
 # --- 1. the CSV -----------------------------------------------------------------------------------
@@ -133,7 +148,14 @@ def read_manifest(cfg: DataConfig) -> Manifest:
     records = list(reader)
     if not records:
         raise DataError(f"Manifest '{src}' has a header but no rows. Add one row per image.")
-    multilabel = len(cfg.label_columns) > 1 or cfg.task == "multilabel"
+    if cfg.task == "multitask" and len(cfg.label_columns) < 2:
+        raise ConfigError(f"data.task=multitask needs one label column per head (data.label_columns), got "
+                          f"{len(cfg.label_columns)}: {', '.join(cfg.label_columns)}.")
+    if cfg.task in ("regression", "ordinal", "binary", "multiclass") and len(cfg.label_columns) > 1:
+        raise ConfigError(f"data.task={cfg.task} takes one label column, but data.label_columns names "
+                          f"{len(cfg.label_columns)}. Use data.task=multitask (one head per column) or multilabel "
+                          f"(0/1 columns).")
+    multilabel = cfg.task == "multilabel" or (len(cfg.label_columns) > 1 and cfg.task != "multitask")
     has_patient = cfg.patient_column in header
     reserved = {cfg.path_column, *cfg.label_columns, cfg.patient_column, SPLIT_COLUMN}
     meta_cols = [h for h in header if h not in reserved and h]
@@ -148,7 +170,8 @@ def read_manifest(cfg: DataConfig) -> Manifest:
                               f"has {len(header) + len(rec[None])} cells but the header has {len(header)} columns"))
             continue
         path = (rec.get(cfg.path_column) or "").strip()
-        problem = _row_problem(rec, cfg, multilabel, classes, path, seen, has_patient)
+        problem = _row_problem(rec, cfg, multilabel, () if cfg.task == "multitask" else classes, path, seen,
+                               has_patient)
         if problem:
             bad.append(BadRow(i, path, problem))
             continue
@@ -163,10 +186,17 @@ def read_manifest(cfg: DataConfig) -> Manifest:
     _fail_or_skip(bad, cfg, src, "in the manifest")
     if not rows:
         raise DataError(f"Manifest '{src}': no usable rows are left.")
+    facts: dict = {}
     if multilabel:
         classes = tuple(cfg.label_columns)
         labels = np.array([[int(float(v)) if v not in ("", "-1") else -1 for v in r] for r in raw_labels], np.int64)
         task = "multilabel"
+    elif cfg.task == "regression":
+        classes, task = (cfg.label_columns[0],), "regression"
+        labels = np.array([float(r[0]) for r in raw_labels], np.float64)
+    elif cfg.task == "multitask":
+        labels, classes, heads = _multitask_labels(raw_labels, cfg, src)
+        task, facts = "multitask", {"heads": heads, "head_names": list(cfg.label_columns)}
     else:
         values = [r[0] for r in raw_labels]
         if not classes:
@@ -188,7 +218,24 @@ def read_manifest(cfg: DataConfig) -> Manifest:
         log.warning("manifest %s has no '%s' column: each image counts as its own patient. If a patient has "
                     "several images, add patient ids so that they stay in one split.", src, cfg.patient_column)
     return Manifest(src, root, rows, paths, labels, classes, task, patients if has_patient else None, split,
-                    metadata, bad)
+                    metadata, bad, facts)
+
+
+def _multitask_labels(raw: list[list[str]], cfg: DataConfig, src: Path):
+    """One class index per head (column), -1 where the cell is empty; class names ``column:value``."""
+    labels = np.full((len(raw), len(cfg.label_columns)), -1, np.int64)
+    classes: list[str] = []
+    heads: list[int] = []
+    for h, col in enumerate(cfg.label_columns):
+        values = sorted({r[h] for r in raw if r[h]}, key=natural_key)
+        if len(values) < 2:
+            raise DataError(f"Manifest '{src}': the label column '{col}' holds {len(values)} class(es); each head "
+                            f"of a multi-task model needs at least two.")
+        index = {v: k for k, v in enumerate(values)}
+        labels[:, h] = [index[r[h]] if r[h] else -1 for r in raw]
+        classes += [f"{col}:{v}" for v in values]
+        heads.append(len(values))
+    return labels, tuple(classes), heads
 
 
 def _check_columns(cfg: DataConfig, header: list[str], src: Path) -> None:
@@ -217,6 +264,15 @@ def _row_problem(rec: dict, cfg: DataConfig, multilabel: bool, classes: tuple[st
         if wrong:
             got = ", ".join(f"{c}={v!r}" for c, v in wrong)
             return f"multi-label values must be 0, 1 or empty (unknown); got {got}"
+    elif cfg.task == "multitask":
+        if not any(values):
+            return f"every label cell ({', '.join(cfg.label_columns)}) is empty"
+    elif cfg.task == "regression":
+        try:
+            if not math.isfinite(float(values[0])):
+                raise ValueError
+        except ValueError:
+            return f"the value {values[0]!r} in '{cfg.label_columns[0]}' is not a finite number (data.task=regression)"
     else:
         if not values[0]:
             return f"the label cell '{cfg.label_columns[0]}' is empty"
@@ -403,6 +459,14 @@ class ManifestCheck:
             idx = np.flatnonzero(split == name)
             if m.task == "multilabel":
                 per = ", ".join(f"{c} {int((m.labels[idx, k] == 1).sum())}" for k, c in enumerate(m.classes))
+            elif m.task == "regression":
+                v = m.labels[idx]
+                per = f"{m.classes[0]} mean {v.mean():.3g}, sd {v.std():.3g}" if len(v) else "empty"
+            elif m.task == "multitask":
+                bounds = np.cumsum([0, *m.facts["heads"]])
+                per = "; ".join(", ".join(f"{c} {int((m.labels[idx, h] == k).sum())}"
+                                          for k, c in enumerate(m.classes[bounds[h]:bounds[h + 1]]))
+                                for h in range(len(m.facts["heads"])))
             else:
                 per = ", ".join(f"{c} {int((m.labels[idx] == k).sum())}" for k, c in enumerate(m.classes))
             pats = f", {len({groups[i] for i in idx})} patients" if groups is not None else ""
@@ -462,7 +526,8 @@ def load_manifest_dataset(cfg: DataConfig, *, split_file: str | os.PathLike | No
     if not len(m):
         raise DataError(f"Manifest '{m.source}': no image could be read.")
     assignment = _assign_splits(m, cfg, split_file)
-    check_split_classes(assignment, m.labels, m.classes, str(m.source))
+    if m.task not in ("regression", "multitask"):
+        check_split_classes(assignment, m.labels, m.classes, str(m.source))
     groups = m.patient_ids if m.patient_ids is not None else [f"row-{r}" for r in m.rows]
     files: dict[str, str] = {"split.csv": split_csv_text(m.paths, assignment, groups)}
     facts: dict = {"manifest": str(m.source), "image_root": str(m.root),
@@ -470,7 +535,7 @@ def load_manifest_dataset(cfg: DataConfig, *, split_file: str | os.PathLike | No
                    "decode": {"seconds": round(dec.seconds, 3), "from_cache": dec.cached,
                               "source_sizes": _size_range(dec.source_sizes)},
                    "patients": len(set(groups)) if m.patient_ids is not None else None,
-                   "bad_rows": len(bad)}
+                   "bad_rows": len(bad), **m.facts}
     if bad:
         files["bad_rows.csv"] = _bad_rows_csv(bad)
     if check_leakage and cfg.leakage != "off":
@@ -510,9 +575,10 @@ def _assign_splits(m: Manifest, cfg: DataConfig, split_file: str | os.PathLike |
             raise ConfigError("data.folds splits the non-test patients into folds, but the manifest fixes the split "
                               f"in its '{SPLIT_COLUMN}' column. Drop the column, or set data.folds=0.")
         return list(m.split)
-    by_ratio = split_by_ratios(m.labels, groups, tuple(cfg.split_ratios), seed=cfg.split_seed)
+    strata = m.strata()[0]
+    by_ratio = split_by_ratios(strata, groups, tuple(cfg.split_ratios), seed=cfg.split_seed)
     if cfg.folds:
-        return list(cross_validation_splits(m.labels, groups, cfg.folds, cfg.fold, np.asarray(by_ratio) == "test",
+        return list(cross_validation_splits(strata, groups, cfg.folds, cfg.fold, np.asarray(by_ratio) == "test",
                                             cfg.split_seed))
     return list(by_ratio)
 

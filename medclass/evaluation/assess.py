@@ -17,7 +17,7 @@ choosing operating points and fitting a temperature) and returns one JSON-ready 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +25,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from .bootstrap import bootstrap, weighted_auc, weighted_average_precision, weighted_confusion
 from .calibration import apply_temperature, brier_score, expected_calibration_error, fit_temperature, reliability_bins
-from .metrics import MISSING, classification_metrics
+from .metrics import MISSING, classification_metrics, regression_metrics
 from .thresholds import choose_operating_points
 
 __all__ = ["AssessConfig", "assess", "binary_weighted_metrics", "weighted_metric_functions"]
@@ -113,7 +113,45 @@ def _multilabel_weighted(y: np.ndarray, proba: np.ndarray, threshold: float):
                for k in ("sensitivity", "specificity", "ppv", "npv", "f1")}}
 
 
+def weighted_quadratic_kappa(y: np.ndarray, pred: np.ndarray, k: int):
+    """Quadratic weighted kappa under bootstrap weights ``(B, n)``: the weighted confusion matrix of each
+    replicate against the one expected from its margins (Cohen 1968), as sklearn's ``cohen_kappa_score``."""
+    yh = np.eye(k)[np.asarray(y, int)]
+    ph = np.eye(k)[np.asarray(pred, int)]
+    cost = (np.arange(k)[:, None] - np.arange(k)[None, :]) ** 2 / max(k - 1, 1) ** 2
+
+    def fn(w):
+        observed = np.einsum("bn,ni,nj->bij", w, yh, ph)
+        total = observed.sum((1, 2), keepdims=True)
+        expected = observed.sum(2, keepdims=True) * observed.sum(1, keepdims=True) / np.maximum(total, 1e-12)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return 1 - (observed * cost).sum((1, 2)) / (expected * cost).sum((1, 2))
+    return fn
+
+
+def _regression_weighted(y: np.ndarray, pred: np.ndarray):
+    err = pred - y
+
+    def mean(w, v):
+        return (w @ v) / w.sum(1)
+
+    def r2(w):
+        sst = mean(w, y ** 2) - mean(w, y) ** 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return 1 - mean(w, err ** 2) / sst
+
+    def pearson(w):
+        cov = mean(w, y * pred) - mean(w, y) * mean(w, pred)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return cov / np.sqrt((mean(w, y ** 2) - mean(w, y) ** 2) * (mean(w, pred ** 2) - mean(w, pred) ** 2))
+
+    return {"mae": lambda w: mean(w, np.abs(err)), "rmse": lambda w: np.sqrt(mean(w, err ** 2)), "r2": r2,
+            "pearson_r": pearson}
+
+
 def weighted_metric_functions(y, proba, task, positive, threshold):
+    if task == "regression":
+        return _regression_weighted(np.asarray(y, float).reshape(-1), np.asarray(proba, float)[:, 0])
     if task == "binary":
         y_pos = (y == positive)
         score = proba[:, positive]
@@ -122,7 +160,10 @@ def weighted_metric_functions(y, proba, task, positive, threshold):
         return binary_weighted_metrics(y_pos, score, pred_pos, correct)
     if task == "multilabel":
         return _multilabel_weighted(y, proba, threshold)
-    return _multiclass_weighted(y, proba)
+    fns = _multiclass_weighted(y, proba)
+    if task == "ordinal":
+        fns["quadratic_weighted_kappa"] = weighted_quadratic_kappa(y, proba.argmax(1), proba.shape[1])
+    return fns
 
 
 def _thin(x: np.ndarray, y: np.ndarray, t: np.ndarray, max_points: int = 400) -> dict[str, list]:
@@ -135,13 +176,15 @@ def _thin(x: np.ndarray, y: np.ndarray, t: np.ndarray, max_points: int = 400) ->
 
 def assess(y: np.ndarray, proba: np.ndarray, task: str, labels: tuple[str, ...], *, positive_label: int | None = None,
            val: tuple[np.ndarray, np.ndarray] | None = None, groups: np.ndarray | None = None,
-           subgroups: Mapping[str, np.ndarray] | None = None, cfg: AssessConfig = AssessConfig()) -> dict:
+           subgroups: Mapping[str, np.ndarray] | None = None, cfg: AssessConfig = AssessConfig(),
+           heads: Sequence[tuple[str, tuple[str, ...]]] = ()) -> dict:
     """Evaluate one split the way a clinical reviewer asks. See the module docstring for what comes back.
 
     Args:
         y: labels, ``(n,)`` (or ``(n, L)`` with -1 for missing, multi-label).
         proba: ``(n, n_classes)`` probabilities.
-        task: binary, multiclass, ordinal or multilabel.
+        task: binary, multiclass, ordinal, multilabel, regression (``proba`` is then the ``(n, 1)`` predicted
+            values) or multitask (``y`` is ``(n, n_heads)``, -1 for missing; each head assessed on its own).
         labels: class names.
         positive_label: binary: the class called positive (default 1).
         val: ``(y_val, proba_val)`` of the validation split: operating points and temperature are fitted
@@ -149,13 +192,18 @@ def assess(y: np.ndarray, proba: np.ndarray, task: str, labels: tuple[str, ...],
         groups: patient id per example; intervals then resample patients, not images.
         subgroups: metadata column name -> value per example.
         cfg: bootstrap and operating-point settings.
+        heads: multitask: ``(head name, its class names)`` per head, in output order.
     """
     y = np.asarray(y)
     proba = np.asarray(proba, dtype=float)
+    if task == "multitask":
+        return _assess_heads(y, proba, heads, val=val, groups=groups, subgroups=subgroups, cfg=cfg)
     pos = 1 if positive_label is None else int(positive_label)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # one-class splits: NaN, reported below
-        headline = classification_metrics(y, proba, task, labels, threshold=cfg.threshold, positive_label=positive_label)
+        headline = (regression_metrics(y, proba[:, 0]) if task == "regression" else
+                    classification_metrics(y, proba, task, labels, threshold=cfg.threshold,
+                                           positive_label=positive_label))
     out: dict = {"metrics": headline}
     fns = weighted_metric_functions(y, proba, task, pos, cfg.threshold)
     out["intervals"] = bootstrap(fns, len(y), cfg.n_boot, cfg.level, cfg.seed, groups)
@@ -218,21 +266,50 @@ def _subgroups(y, proba, task, labels, positive_label, values, groups, cfg) -> l
     for v in np.unique(values.astype(str)):
         m = values.astype(str) == v
         ys, ps = y[m], proba[m]
-        counts = np.bincount(ys, minlength=len(labels)).tolist() if task != "multilabel" else None
+        counts = np.bincount(ys, minlength=len(labels)).tolist() if task not in ("multilabel", "regression") else None
         small = m.sum() < SMALL_SUBGROUP or (counts is not None and min(counts[:2]) < 5)
         sub_cfg = AssessConfig(**{**cfg.__dict__, "temperature_scaling": False})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            headline = classification_metrics(ys, ps, task, labels, threshold=cfg.threshold,
-                                              positive_label=positive_label)
+            headline = (regression_metrics(ys, ps[:, 0]) if task == "regression" else
+                        classification_metrics(ys, ps, task, labels, threshold=cfg.threshold,
+                                               positive_label=positive_label))
         fns = weighted_metric_functions(ys, ps, task, 1 if positive_label is None else positive_label, cfg.threshold)
         ci = bootstrap(fns, int(m.sum()), sub_cfg.n_boot, cfg.level, cfg.seed,
                        None if groups is None else np.asarray(groups)[m])
         row = {"value": v, "n": int(m.sum()), "class_counts": counts,
-               "metrics": {k: headline[k] for k in ("auc", "acc", "sensitivity", "specificity", "ppv", "npv", "f1")},
+               "metrics": {k: headline[k] for k in (("mae", "rmse", "r2", "pearson_r") if task == "regression" else
+                                                    ("auc", "acc", "sensitivity", "specificity", "ppv", "npv", "f1"))},
                "intervals": ci, "too_small": bool(small)}
         if small:
             row["warning"] = (f"only {int(m.sum())} examples{'' if counts is None else f' ({counts})'}: "
                               f"intervals are wide and differences between subgroups say little")
         out.append(row)
     return out
+
+
+def _assess_heads(y, proba, heads, *, val, groups, subgroups, cfg) -> dict:
+    """Multi-task: each head is a binary or multi-class task of its own (its missing labels left out); the
+    headline ``auc`` and ``acc`` are the means over heads, the details sit under ``heads``."""
+    if not heads:
+        raise ValueError("a multitask assessment needs heads=[(name, class names), ...]")
+    sizes = [len(c) for _, c in heads]
+    if y.ndim != 2 or y.shape[1] != len(heads) or proba.shape[1] != sum(sizes):
+        raise ValueError(f"multitask: labels {y.shape} and probabilities {proba.shape} do not match heads {sizes}")
+    bounds = np.cumsum([0, *sizes])
+    out: dict = {}
+    for h, (name, classes) in enumerate(heads):
+        known = y[:, h] != MISSING
+        p = proba[known, bounds[h]:bounds[h + 1]]
+        v = None
+        if val is not None:
+            vk = val[0][:, h] != MISSING
+            v = (val[0][vk, h], val[1][vk, bounds[h]:bounds[h + 1]])
+        res = assess(y[known, h], p, "binary" if len(classes) == 2 else "multiclass", tuple(classes), val=v,
+                     groups=None if groups is None else np.asarray(groups)[known],
+                     subgroups=None if not subgroups else {c: np.asarray(x)[known] for c, x in subgroups.items()},
+                     cfg=cfg)
+        out[name] = {**res.pop("metrics"), **res}
+    mean = {k: float(np.nanmean([out[name][k] for name, _ in heads])) for k in ("auc", "acc")}
+    return {"metrics": {"task": "multitask", "n": int(len(y)), **mean, "averaging": "mean over heads",
+                        "heads": out}}

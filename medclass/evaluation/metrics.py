@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -115,8 +116,10 @@ def multiclass_metrics(y_true: np.ndarray, proba: np.ndarray, labels: tuple[str,
         t = (y == i).astype(int)
         per[name] = {"n": int(t.sum()), "auc": _safe_auc(t, p[:, i]) if 0 < t.sum() < len(t) else float("nan"),
                      "average_precision": _safe_ap(t, p[:, i]), **binary_counts(y, pred, i)}
-    macro = {m: float(np.nanmean([v[m] for v in per.values()])) if per else float("nan")
-             for m in ("auc", "average_precision", "sensitivity", "specificity", "ppv", "npv", "f1")}
+    with warnings.catch_warnings():  # a metric undefined for every class (e.g. PPV, nothing predicted): NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        macro = {m: float(np.nanmean([v[m] for v in per.values()])) if per else float("nan")
+                 for m in ("auc", "average_precision", "sensitivity", "specificity", "ppv", "npv", "f1")}
     onehot = np.eye(k)[y]
     micro_auc = _safe_auc(onehot.ravel(), p.ravel())
     return {"n": int(len(y)), "accuracy": float(accuracy_score(y, pred)),
@@ -159,9 +162,12 @@ def ordinal_metrics(y_true: np.ndarray, proba: np.ndarray, labels: tuple[str, ..
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     y = np.asarray(y_true, dtype=float).reshape(-1)
     f = np.asarray(y_pred, dtype=float).reshape(-1)
-    return {"n": int(len(y)), "mae": float(mean_absolute_error(y, f)),
+    varied = len(y) > 1 and np.ptp(y) > 0 and np.ptp(f) > 0
+    return {"task": "regression", "n": int(len(y)), "mae": float(mean_absolute_error(y, f)),
             "rmse": float(np.sqrt(mean_squared_error(y, f))),
-            "r2": float(r2_score(y, f)) if len(y) > 1 else float("nan")}
+            "r2": float(r2_score(y, f)) if len(y) > 1 else float("nan"),
+            "pearson_r": float(pearsonr(y, f)[0]) if varied else float("nan"),
+            "spearman_r": float(spearmanr(y, f)[0]) if varied else float("nan")}
 
 
 def classification_metrics(y_true: np.ndarray, y_score: np.ndarray, task: str, labels: tuple[str, ...],

@@ -37,10 +37,14 @@ def training_curves(history: Sequence[dict], best_epoch: int | None) -> bytes:
     a.plot(ep, _col(history, "val_loss"), label="validation loss")
     a.set_xlabel("epoch")
     a.set_ylabel("loss")
-    b.plot(ep, _col(history, "val_auc"), label="validation AUC", color="tab:green")
-    b.plot(ep, _col(history, "val_acc"), label="validation accuracy", color="tab:orange")
+    if "val_r2" in history[0]:  # regression
+        b.plot(ep, _col(history, "val_r2"), label="validation R²", color="tab:green")
+        b.set_ylim(max(-1.0, np.nanmin(_col(history, "val_r2")) - 0.05), 1.0)
+    else:
+        b.plot(ep, _col(history, "val_auc"), label="validation AUC", color="tab:green")
+        b.plot(ep, _col(history, "val_acc"), label="validation accuracy", color="tab:orange")
+        b.set_ylim(min(0.5, np.nanmin(_col(history, "val_acc")) - 0.02), 1.0)
     b.set_xlabel("epoch")
-    b.set_ylim(min(0.5, np.nanmin(_col(history, "val_acc")) - 0.02), 1.0)
     for ax in (a, b):
         if best_epoch:
             ax.axvline(best_epoch, color="k", ls=":", lw=1, label=f"best epoch ({best_epoch})")

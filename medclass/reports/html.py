@@ -82,7 +82,7 @@ def build_report(run_dir: str | os.PathLike, split: str = "test", out: str | os.
         raise RunFolderError(f"Run '{folder.path}' has no metrics for the {split} split yet. "
                              f"Score it first: medclass evaluate {folder.path} --split {split}")
     m = read_json(mpath)
-    if "intervals" not in m:
+    if "intervals" not in m and "heads" not in m:
         raise RunFolderError(f"'{mpath}' was written by an older medclass without confidence intervals. "
                              f"Re-score it: medclass evaluate {folder.path} --split {split}")
     cfg = yaml.safe_load(folder.config.read_text())
@@ -110,11 +110,17 @@ def _section(sid: str, title: str, body: str) -> str:
 
 
 def _header(folder, cfg, status, card, m, split) -> str:
-    iv = m["intervals"]
+    iv = m.get("intervals", {})
     kpis = "".join(f"<span class='kpi'><b>{_num(iv[k]['estimate'])}</b>{_e(name)} "
                    f"<span class='muted'>[{_num(iv[k]['low'])}, {_num(iv[k]['high'])}]</span></span>"
                    for k, name in (("auc", "AUC"), ("acc", "accuracy"), ("sensitivity", "sensitivity"),
-                                   ("specificity", "specificity")) if k in iv)
+                                   ("specificity", "specificity"), ("quadratic_weighted_kappa", "QWK"),
+                                   ("mae", "MAE"), ("r2", "R²")) if k in iv)
+    if "heads" in m:
+        kpis = "".join(f"<span class='kpi'><b>{_num(h['auc'])}</b>AUC, {_e(name)}</span>"
+                       for name, h in m["heads"].items())
+    by = {"val_auc": "validation AUC", "val_r2": "validation R²"}.get(m["checkpoint"].get("chosen_by"),
+                                                                         "validation AUC")
     nav = "".join(f"<a href='#{s}'>{s.replace('-', ' ')}</a>" for s in SECTIONS[1:])
     pos = f"; positive class: <b>{_e(m['positive_class'])}</b>" if "positive_class" in m else ""
     return (f"<h1>{_e(card['name'])}: {_e(cfg['model']['name'])} ({_e(cfg.get('recipe', ''))} recipe)</h1>"
@@ -122,9 +128,10 @@ def _header(folder, cfg, status, card, m, split) -> str:
             f"{_e(status.get('finished', '?'))}.</p><nav>{nav}</nav>"
             + _section("summary", f"Summary: {split} split",
                        f"<p>{m['n']} images, scored once with the checkpoint of epoch "
-                       f"{_e(m['checkpoint']['epoch'])}, chosen by validation AUC{pos}. "
-                       f"95% intervals: {m['bootstrap']['replicates']} bootstrap replicates over "
-                       f"{m['bootstrap']['n_units']} {m['bootstrap']['unit']}s.</p>{kpis}"))
+                       f"{_e(m['checkpoint']['epoch'])}, chosen by {by}{pos}. "
+                       + (f"95% intervals: {m['bootstrap']['replicates']} bootstrap replicates over "
+                          f"{m['bootstrap']['n_units']} {m['bootstrap']['unit']}s." if "bootstrap" in m else "")
+                       + f"</p>{kpis}"))
 
 
 def _leakage_note(leak) -> str:
@@ -151,8 +158,11 @@ def _leakage_note(leak) -> str:
 def _data_card(card) -> str:
     rows = []
     for split, c in card["splits"].items():
-        counts = c.get("per_class") or c.get("positives_per_label") or []
-        rows.append([_e(split), str(c["n"]), ", ".join(f"{_e(lab)}: {n}" for lab, n in zip(card["labels"], counts))])
+        counts = c.get("per_class") or c.get("positives_per_label") or sum(c.get("per_head", []), [])
+        text = ", ".join(f"{_e(lab)}: {n}" for lab, n in zip(card["labels"], counts))
+        if c.get("mean") is not None:  # regression
+            text = f"mean {_num(c['mean'])}, sd {_num(c['sd'])}"
+        rows.append([_e(split), str(c["n"]), text])
     leak = _leakage_note(card.get("leakage"))
     body = (f"<p><b>{_e(card['name'])}</b>: {_e(card['task'])} task, {card['channels']} channel(s), "
             f"{card['size']}x{card['size']} px. Labels: "
@@ -176,27 +186,40 @@ def _training(history, status) -> str:
 _METRIC_NAMES = [("auc", "ROC AUC"), ("average_precision", "average precision"), ("acc", "accuracy (MedMNIST)"),
                  ("balanced_accuracy", "balanced accuracy"), ("sensitivity", "sensitivity (recall)"),
                  ("specificity", "specificity"), ("ppv", "PPV (precision)"), ("npv", "NPV"), ("f1", "F1"),
-                 ("brier", "Brier score")]
+                 ("brier", "Brier score"), ("quadratic_weighted_kappa", "quadratic weighted kappa"),
+                 ("mae", "mean absolute error"), ("rmse", "root mean squared error"), ("r2", "R²"),
+                 ("pearson_r", "Pearson correlation")]
 
 
 def _metrics(m, split, folder) -> str:
+    if "heads" in m:  # multi-task: one table per head
+        body = "".join(f"<h3>Head: {_e(name)}</h3>" + _metric_table(h) for name, h in m["heads"].items())
+        return _section("metrics", f"Metrics ({split})", body)
+    body = _metric_table(m)
+    val = folder.metrics("val")
+    if split != "val" and val.is_file():
+        v = read_json(val)
+        keys = ("mae", "r2") if "r2" in v else ("auc", "acc")
+        body += ("<p class='muted'>Validation (used to choose the checkpoint and the operating points): "
+                 + ", ".join(f"{k} {_num(v.get(k))}" for k in keys) + f", n = {v.get('n')}.</p>")
+    if m.get("taxonomy"):
+        t = m["taxonomy"]
+        groups = "; ".join(f"<b>{_e(c)}</b> = {_e(' + '.join(kids))}" for c, kids in t["children"].items())
+        body += f"<h3>Coarse classes</h3><p>{groups} (probabilities of the children summed)</p>" + _metric_table(t)
+    return _section("metrics", f"Metrics ({split})", body)
+
+
+def _metric_table(m) -> str:
     iv = m["intervals"]
     rows = [[_e(name), _num(iv[k]["estimate"]), f"{_num(iv[k]['low'])} – {_num(iv[k]['high'])}",
              str(iv[k]["n_undefined"])] for k, name in _METRIC_NAMES if k in iv]
-    val = folder.metrics("val")
-    extra = ""
-    if split != "val" and val.is_file():
-        v = read_json(val)
-        extra = (f"<p class='muted'>Validation (used to choose the checkpoint and the operating points): "
-                 f"AUC {_num(v.get('auc'))}, accuracy {_num(v.get('acc'))}, n = {v.get('n')}.</p>")
     thr = ""
     if "positive_class" in m:
         thr = (f" Decisions: class 1 when its probability > {m['threshold']:g} (MedMNIST's rule); sensitivity, "
                f"specificity, PPV and NPV refer to the positive class, <b>{_e(m['positive_class'])}</b>.")
-    body = (_table(["metric", "estimate", "95% interval", "undefined replicates"], rows)
-            + f"<p class='muted'>Percentile bootstrap, {iv['auc']['n_boot']} replicates, seed "
-              f"{m['bootstrap']['seed']}.{thr}</p>" + extra)
-    return _section("metrics", f"Metrics ({split})", body)
+    return (_table(["metric", "estimate", "95% interval", "undefined replicates"], rows)
+            + f"<p class='muted'>Percentile bootstrap, {next(iter(iv.values()))['n_boot']} replicates, seed "
+              f"{m['bootstrap']['seed']}.{thr}</p>")
 
 
 def _curves(m) -> str:

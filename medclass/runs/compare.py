@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, RunFolderError
+from ..errors import ConfigError, DataError, RunFolderError
 from ..evaluation.assess import AssessConfig, weighted_metric_functions
 from ..evaluation.bootstrap import percentile_interval, resample_counts
 from ..evaluation.compare import delong_test
@@ -22,13 +22,17 @@ from .predictions import read_predictions
 
 __all__ = ["compare_runs", "compare_predictions"]
 
-METRICS = ("auc", "acc", "sensitivity", "specificity", "ppv", "npv", "f1")
+METRICS = ("auc", "acc", "sensitivity", "specificity", "ppv", "npv", "f1", "quadratic_weighted_kappa",
+           "mae", "rmse", "r2", "pearson_r")
 
 
 def compare_predictions(y: np.ndarray, proba_a: np.ndarray, proba_b: np.ndarray, task: str,
                         positive_label: int | None = None, groups: np.ndarray | None = None,
                         cfg: AssessConfig = AssessConfig()) -> dict[str, Any]:
     """Paired bootstrap differences (a - b) of the headline metrics, and DeLong's test for binary AUC."""
+    if task == "multitask":
+        raise ConfigError("Paired comparison covers single-head tasks; compare a multi-task model's heads by "
+                          "evaluating each run and reading metrics['heads'].")
     pos = 1 if positive_label is None else int(positive_label)
     fa = weighted_metric_functions(y, proba_a, task, pos, cfg.threshold)
     fb = weighted_metric_functions(y, proba_b, task, pos, cfg.threshold)
@@ -63,8 +67,9 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, split: str 
         if not f.predictions(split).is_file():
             raise RunFolderError(f"Run '{f.path}' has no {split} predictions yet. Score it first: "
                                  f"medclass evaluate {f.path} --split {split}")
-    (ya, pa, _), (yb, pb, _) = (read_predictions(f.predictions(split)) for f in folders)
     cards = [read_json(f.dataset_card) for f in folders]
+    values = cards[0]["task"] == "regression"
+    (ya, pa, _), (yb, pb, _) = (read_predictions(f.predictions(split), values=values) for f in folders)
     if cards[0]["name"] != cards[1]["name"] or ya.shape != yb.shape or not np.array_equal(ya, yb):
         raise DataError(f"Runs '{folders[0].path}' ({cards[0]['name']}, n={len(ya)}) and '{folders[1].path}' "
                         f"({cards[1]['name']}, n={len(yb)}) did not score the same examples; a paired comparison "

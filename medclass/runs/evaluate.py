@@ -20,8 +20,10 @@ from ..config import EvalConfig, RunConfig, config_from_dict, load_yaml, replace
 from ..data.build import build_dataset
 from ..data.datasets import ImageDataset
 from ..data.loader import BatchLoader
+from ..errors import RunFolderError
 from ..evaluation.assess import AssessConfig, assess
-from ..tasks import get_task
+from ..evaluation.taxonomy import Taxonomy, parse_taxonomy
+from ..tasks import task_from_meta
 from ..training.checkpoint import load_weights
 from ..training.inference import predict_proba
 from ..training.losses import build_loss
@@ -33,7 +35,11 @@ from .predictions import read_predictions, write_predictions
 
 log = logging.getLogger(__name__)
 
-__all__ = ["evaluate_run", "score_split", "evaluate_predictions", "assess_config"]
+__all__ = ["evaluate_run", "score_split", "evaluate_predictions", "assess_config", "assess_coarse", "task_heads"]
+
+
+def task_monitor(meta: dict[str, Any]) -> str:
+    return task_from_meta(meta).monitor
 
 
 def assess_config(ev: EvalConfig, seed: int = 0) -> AssessConfig:
@@ -54,7 +60,7 @@ def predict_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfi
         model = model.to(memory_format=torch.channels_last)
     loader = BatchLoader(ds.split(split), cfg.eval.batch_size, Normalizer.from_meta(meta), device=device,
                          channels_last=cfg.train.channels_last)
-    task = get_task(ds.task)
+    task = task_from_meta(meta)
     loss_fn = build_loss(task, replace(cfg.train, label_smoothing=0.0))  # the training loss, unsmoothed
     probs, labels, loss = predict_proba(model, loader.batches(), task, tta=cfg.eval.tta, loss_fn=loss_fn)
     return probs, labels, meta, loss
@@ -69,14 +75,38 @@ def score_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
     # own images: intervals resample patients, not images, and results are broken down by metadata columns
     split_meta = ds.split(split).meta
     subgroups = {c: split_meta[c] for c in ds.facts.get("subgroup_columns", ()) if c in split_meta}
-    result = assess(labels, probs, ds.task, ds.labels, positive_label=ds.positive_label,
-                    val=val if split != "val" else (labels, probs), groups=split_meta.get("patient_id"),
-                    subgroups=subgroups or None, cfg=assess_config(cfg.eval, cfg.seed))
+    val = val if split != "val" else (labels, probs)
+    groups, acfg = split_meta.get("patient_id"), assess_config(cfg.eval, cfg.seed)
+    result = assess(labels, probs, ds.task, ds.labels, positive_label=ds.positive_label, val=val, groups=groups,
+                    subgroups=subgroups or None, cfg=acfg,
+                    heads=task_heads({"task": ds.task, "labels": ds.labels, **ds.facts}))
+    if cfg.eval.taxonomy:
+        result["taxonomy"] = assess_coarse(parse_taxonomy(cfg.eval.taxonomy, ds.labels), labels, probs, ds.labels,
+                                           val=val, groups=groups, cfg=acfg)
     metrics = {"dataset": ds.name, "split": split, **result.pop("metrics"), "loss": loss,
                "checkpoint": {"file": "checkpoints/best.safetensors", "epoch": meta.get("epoch"),
-                              "chosen_by": "val_auc", "val_auc": meta.get("val_auc")},
+                              "chosen_by": meta.get("chosen_by", task_monitor(meta)),
+                              task_monitor(meta): meta.get(task_monitor(meta))},
                "tta": cfg.eval.tta, "inference_seconds": round(seconds, 3), **result}
     return metrics, probs, labels
+
+
+def task_heads(card: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
+    """Multi-task datasets: (head name, its class names) per head, from a dataset card (``dataset.json``)."""
+    if card.get("task") != "multitask":
+        return []
+    labels, bounds = card["labels"], np.cumsum([0, *card["heads"]])
+    return [(name, tuple(labels[bounds[h]:bounds[h + 1]])) for h, name in enumerate(card["head_names"])]
+
+
+def assess_coarse(tax: Taxonomy, labels: np.ndarray, probs: np.ndarray, fine: tuple[str, ...], *,
+                  val: tuple[np.ndarray, np.ndarray] | None, groups: np.ndarray | None,
+                  cfg: AssessConfig) -> dict[str, Any]:
+    """The coarse level of a taxonomy: children's probabilities summed, then assessed like any task."""
+    kind = "binary" if len(tax.coarse) == 2 else "multiclass"
+    cval = None if val is None else (tax.labels(val[0]), tax.probabilities(val[1]))
+    res = assess(tax.labels(labels), tax.probabilities(probs), kind, tax.coarse, val=cval, groups=groups, cfg=cfg)
+    return {"classes": list(tax.coarse), "children": tax.to_dict(fine), **res.pop("metrics"), **res}
 
 
 def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data_dir: str | None = None,
@@ -94,6 +124,11 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data_dir: str 
         ...), ``intervals``, and for binary tasks ``operating_points``, ``curves`` and ``calibration``.
     """
     folder = RunFolder(run_dir).require_complete()
+    oof = folder.read_status().get("val_predictions") == "out-of-fold"  # a refit of `medclass cv`
+    if split == "val" and oof:
+        raise RunFolderError(f"Run '{folder.path}' was refit on train+val, so its val split is training data; its "
+                             f"metrics/val.json holds the cross-validation's out-of-fold predictions instead. "
+                             f"Score --split test.")
     cfg = config_from_dict(load_yaml(folder.config))
     if data_dir is not None:
         cfg = replace(cfg, data=replace(cfg.data, data_dir=data_dir))
@@ -102,14 +137,18 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data_dir: str 
     val = None
     if split != "val":
         if folder.predictions("val").is_file():
-            val = read_predictions(folder.predictions("val"))[:2]
+            val = read_predictions(folder.predictions("val"), values=ds.task == "regression")[:2]
         else:  # a run folder from before validation predictions were saved
             p, y, _, _ = predict_split(folder, ds, "val", cfg, dev)
             val = (y, p)
     metrics, probs, labels = score_split(folder, ds, split, cfg, dev, val=val)
+    if cfg.data.refit and split != "val":  # where the operating points were chosen
+        metrics["val_predictions"] = ("out-of-fold (cross-validation)" if oof else
+                                      "the val split, which this refit trained on (no out-of-fold predictions)")
     write_predictions(folder.predictions(split), labels, probs, ds.split(split).meta)
     atomic_write_json(folder.metrics(split), metrics)
-    log.info("%s %s: auc %.4f acc %.4f (n=%d)", ds.name, split, metrics["auc"], metrics["acc"], metrics["n"])
+    keys = ("mae", "r2") if ds.task == "regression" else ("auc", "acc")
+    log.info("%s %s: %s (n=%d)", ds.name, split, " ".join(f"{k} {metrics[k]:.4f}" for k in keys), metrics["n"])
     return metrics
 
 
@@ -119,12 +158,12 @@ def evaluate_predictions(path: str | os.PathLike, task: str, labels: tuple[str, 
                          cfg: AssessConfig = AssessConfig()) -> dict[str, Any]:
     """Evaluate predictions from any tool, saved as CSV (see :mod:`medclass.runs.predictions`)."""
     y, p, extra = read_predictions(path, extra_columns=(group_column, *subgroup_columns) if group_column
-                                   else subgroup_columns)
+                                   else subgroup_columns, values=task == "regression")
     if labels is None:
         labels = tuple(str(i) for i in range(p.shape[1] if task != "binary" else 2))
     if task == "binary" and p.shape[1] == 1:  # only the positive-class probability was given
         p = np.hstack([1 - p, p])
-    val = read_predictions(val_path)[:2] if val_path else None
+    val = read_predictions(val_path, values=task == "regression")[:2] if val_path else None
     if val is not None and task == "binary" and val[1].shape[1] == 1:
         val = (val[0], np.hstack([1 - val[1], val[1]]))
     result = assess(y, p, task, labels, positive_label=positive_label, val=val,

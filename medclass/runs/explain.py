@@ -104,9 +104,12 @@ def build_gallery(run_dir: str | os.PathLike, split: str = "test", per_group: in
     cfg = config_from_dict(load_yaml(folder.config))
     ds = build_dataset(replace(cfg.data, data_dir=data_dir or cfg.data.data_dir), run_dir=folder.path)
     images = ds.split(split).images
-    y, p, _ = read_predictions(folder.predictions(split))
+    y, p, _ = read_predictions(folder.predictions(split), values=ds.task == "regression")
     model = load_run(folder.path)
     groups = _groups(y, p, ds.task, ds.positive_label, cfg.eval.threshold, per_group)
+    # one output score drives every prediction of a regression or CORAL model (CORAL's grades differ only by
+    # fixed biases), so its heatmap shows what raises the predicted value or grade
+    shared = 0 if ds.task == "regression" or model.meta_.get("head") == "coral" else None
     out = folder.path / "explain" / "gallery"
     parts = [f"<p class='muted'>{_e(method)} heatmaps ({_e(get_model_card(model.meta_['model']).cam_layer)} layer) "
              f"of the most confident cases of the {split} split in each group; red = most important for the "
@@ -116,10 +119,12 @@ def build_gallery(run_dir: str | os.PathLike, split: str = "test", per_group: in
         if not len(idx):
             parts.append("<p class='muted'>none</p>")
             continue
-        maps = _maps(model, images[idx], method, cls, None)
+        maps = _maps(model, images[idx], method, cls if shared is None else shared, None)
         for i, m in zip(idx, maps):
             c = int(p[i].argmax()) if cls is None else cls
-            png = figures.heatmap_overlay(images[i], m, f"#{i}: p({ds.labels[c]}) = {p[i, c]:.3f}")
+            caption = (f"#{i}: predicted {p[i, 0]:.3g}, true {y[i]:.3g}" if ds.task == "regression" else
+                       f"#{i}: p({ds.labels[c]}) = {p[i, c]:.3f}")
+            png = figures.heatmap_overlay(images[i], m, caption)
             atomic_write_bytes(out / f"{split}_{i}.png", png)
             parts.append(f"<img style='max-width:32%' alt='{split} image {i}' "
                          f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
@@ -143,9 +148,13 @@ def _groups(y, p, task, positive_label, threshold, k) -> list[tuple[str, np.ndar
         return [("true positives", top(truth & pred_pos), pos), ("false positives", top(~truth & pred_pos), pos),
                 ("false negatives", top(truth & ~pred_pos, rev=True), pos),
                 ("true negatives", top(~truth & ~pred_pos, rev=True), pos)]
-    if task == "multilabel":
-        raise ConfigError("The gallery covers single-label tasks; for multi-label runs explain images one label at a "
-                          "time with --class.")
+    if task in ("multilabel", "multitask"):
+        raise ConfigError(f"The gallery covers single-label tasks; for {task} runs explain images one output at a "
+                          f"time with --class.")
+    if task == "regression":
+        err = np.abs(p[:, 0] - y)
+        order = np.argsort(err)
+        return [("most accurate predictions", order[:k], 0), ("largest errors", order[::-1][:k], 0)]
     pred = p.argmax(1)
     conf = p.max(1)
     order = np.argsort(-conf)

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from ..data.images import conform, pil_to_array, read_image
-from ..errors import DataError
-from ..tasks import get_task
+from ..errors import ConfigError, DataError
+from ..tasks import split_heads, task_from_meta
 from ..training.checkpoint import load_weights
 from ..transforms.intensity import Normalizer, to_float
 from .folder import RunFolder
@@ -83,9 +83,10 @@ class TrainedModel:
 
     @torch.no_grad()
     def predict_proba(self, images: ImageLike | Sequence[ImageLike], batch_size: int = 256) -> np.ndarray:
-        """Class probabilities ``(n_images, n_classes)`` (per-label probabilities for multi-label)."""
+        """Class probabilities ``(n_images, n_classes)`` (per-label probabilities for multi-label; the predicted
+        values ``(n_images, 1)`` for regression; each head's probabilities side by side for multi-task)."""
         batch = self.prepare(images)
-        task = get_task(self.task_)
+        task = task_from_meta(self.meta_)
         out = []
         for i in range(0, len(batch), batch_size):
             x = self.to_tensor(batch[i:i + batch_size])
@@ -103,9 +104,36 @@ class TrainedModel:
         """Turn probabilities from :meth:`predict_proba` into decisions with the run's threshold."""
         if self.task_ == "multilabel":
             return (proba > self.threshold).astype(int)
+        if self.task_ == "regression":
+            return proba[:, 0]
+        if self.task_ == "multitask":  # one class index per head
+            return np.stack([p.argmax(1) for p in split_heads(proba, tuple(self.meta_["task_heads"]))], axis=1)
         if self.task_ == "binary":
             return (proba[:, 1] > self.threshold).astype(int)
         return proba.argmax(1)
+
+    def describe(self, decisions: np.ndarray) -> list[str]:
+        """Each decision of :meth:`decide` in words: class name, ``;``-joined labels, value, or one class per head."""
+        names = self.classes_
+        if self.task_ == "multilabel":
+            return [";".join(n for n, v in zip(names, d) if v) or "(none)" for d in decisions]
+        if self.task_ == "regression":
+            return [f"{float(d):.6g}" for d in decisions]
+        if self.task_ == "multitask":
+            offsets = np.cumsum([0, *self.meta_["task_heads"]])[:-1]
+            return [";".join(names[o + int(c)] for o, c in zip(offsets, d)) for d in decisions]
+        return [names[int(d)] for d in decisions]
+
+    def predict_coarse_proba(self, images: ImageLike | Sequence[ImageLike]) -> tuple[list[str], np.ndarray]:
+        """With a class taxonomy (``eval.taxonomy``): the coarse class names and their probabilities, each the sum
+        of its fine classes' probabilities."""
+        from ..evaluation.taxonomy import parse_taxonomy
+
+        entries = self.meta_.get("config", {}).get("eval", {}).get("taxonomy") or []
+        if not entries:
+            raise ConfigError("This run has no class taxonomy (eval.taxonomy); coarse classes are not defined.")
+        tax = parse_taxonomy(entries, self.classes_)
+        return list(tax.coarse), tax.probabilities(self.predict_proba(images))
 
     def __repr__(self) -> str:
         return (f"TrainedModel({self.meta_['model']}, task={self.task_}, classes={self.classes_}, "

@@ -36,12 +36,13 @@ def write_predictions(path: str | os.PathLike, labels: np.ndarray, probs: np.nda
     atomic_write_text(path, buf.getvalue())
 
 
-def read_predictions(path: str | os.PathLike, extra_columns: tuple[str, ...] = ()
+def read_predictions(path: str | os.PathLike, extra_columns: tuple[str, ...] = (), *, values: bool = False
                      ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """``(labels, probs, extra)`` from a predictions CSV.
 
     Labels are the ``y`` column (or ``y_0 .. y_{L-1}``; -1 marks a missing label), probabilities the
     ``p_*`` columns in order; ``extra`` holds the requested other columns (patient id, site...) as strings.
+    With ``values`` (regression) labels and predictions are real numbers, not classes and probabilities.
     """
     import csv
 
@@ -61,13 +62,14 @@ def read_predictions(path: str | os.PathLike, extra_columns: tuple[str, ...] = (
                         f"probability columns{'; missing columns: ' + ', '.join(missing) if missing else ''}. "
                         f"Found: {', '.join(header) or 'no rows'}.")
     try:
-        labels = np.array([[int(float(r[c])) for c in y_cols] for r in rows], dtype=np.int64)
+        labels = np.array([[float(r[c]) if values else int(float(r[c])) for c in y_cols] for r in rows],
+                          dtype=np.float64 if values else np.int64)
         probs = np.array([[float(r[c]) for c in p_cols] for r in rows], dtype=float)
     except ValueError as e:
         bad = next(i for i, r in enumerate(rows, start=2)
                    if not all(_is_number(r[c]) for c in (*y_cols, *p_cols)))
         raise DataError(f"'{path}', row {bad}: {e}. Labels must be integers and probabilities numbers.") from None
-    if not np.isfinite(probs).all() or probs.min() < 0 or probs.max() > 1:
+    if not np.isfinite(probs).all() or (not values and (probs.min() < 0 or probs.max() > 1)):
         raise DataError(f"'{path}': probabilities must lie in [0, 1] (found {probs.min():g} to {probs.max():g}).")
     extra = {c: np.array([r[c] for r in rows]) for c in extra_columns}
     return (labels[:, 0] if y_cols == ["y"] else labels), probs, extra

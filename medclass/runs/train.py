@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..config import RunConfig, config_from_dict, config_to_dict, load_yaml, replace, validate
@@ -24,9 +25,9 @@ from ..data.build import build_dataset
 from ..data.datasets import ImageDataset
 from ..data.download import ProgressFn
 from ..data.loader import BatchLoader
-from ..errors import ConfigError, RunFolderError
+from ..errors import ConfigError, DataError, RunFolderError
 from ..models import create_model, get_model_card
-from ..tasks import get_task
+from ..tasks import attach_coral_head, task_from_meta
 from ..training import (
     BestCheckpoint,
     Callback,
@@ -62,6 +63,10 @@ def model_metadata(cfg: RunConfig, ds: ImageDataset, norm: Normalizer | None = N
         "in_chans": ds.channels,
         "input_size": ds.size,
         "task": ds.task,
+        "head": cfg.model.head,
+        **({"task_heads": list(ds.facts["heads"]), "head_names": list(ds.facts["head_names"])}
+           if ds.task == "multitask" else {}),
+        **(_target_scale(ds.split("train").labels) if ds.task == "regression" else {}),
         "labels": list(ds.labels),
         "positive_label": ds.positive_label,
         "mean": list(norm.mean),
@@ -72,9 +77,25 @@ def model_metadata(cfg: RunConfig, ds: ImageDataset, norm: Normalizer | None = N
     }
 
 
+def _target_scale(values) -> dict[str, float]:
+    """Mean and sd of the training targets (regression): the network learns the standardised value."""
+    v = np.asarray(values, dtype=float)
+    sd = float(v.std())
+    if not np.isfinite(sd) or sd == 0:
+        raise DataError(f"Every training value of the regression target is {v[0]:g}: there is nothing to learn. "
+                        f"Check the label column.")
+    return {"target_mean": float(v.mean()), "target_std": sd}
+
+
 def build_model(meta: dict[str, Any]) -> torch.nn.Module:
-    return create_model(meta["model"], num_classes=get_task(meta["task"]).num_outputs(meta["num_classes"]),
-                        in_chans=meta["in_chans"], input_size=meta["input_size"], **meta["model_kwargs"])
+    """The network a checkpoint's metadata describes, with the task's head (untrained)."""
+    task = task_from_meta(meta)
+    coral = task.head == "coral"
+    model = create_model(meta["model"], num_classes=1 if coral else task.num_outputs(meta["num_classes"]),
+                         in_chans=meta["in_chans"], input_size=meta["input_size"], **meta["model_kwargs"])
+    if coral:
+        attach_coral_head(model, get_model_card(meta["model"]).classifier, meta["num_classes"])
+    return model
 
 
 @dataclass
@@ -101,6 +122,12 @@ def _setup(cfg: RunConfig, folder: RunFolder, extra_callbacks: Sequence[Callback
     if len(cfg.data.mean) not in (1, ds.channels):
         raise ConfigError(f"data.mean has {len(cfg.data.mean)} values but {ds.name} images have {ds.channels} "
                           f"channel(s). Give 1 value or {ds.channels}.")
+    if cfg.eval.taxonomy:  # a bad taxonomy fails now, not after training
+        if ds.task != "multiclass":
+            raise ConfigError(f"eval.taxonomy groups the classes of a multi-class task; {ds.name} is {ds.task}.")
+        from ..evaluation.taxonomy import parse_taxonomy
+
+        parse_taxonomy(cfg.eval.taxonomy, ds.labels)
     mean, std = _input_statistics(cfg, ds.channels)
     norm = build_normalizer(cfg.data.normalize, mean, std, ds.split("train").images)
     meta = model_metadata(cfg, ds, norm)
@@ -115,7 +142,7 @@ def _setup(cfg: RunConfig, folder: RunFolder, extra_callbacks: Sequence[Callback
     model = model.to(device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    task = get_task(ds.task)
+    task = task_from_meta(meta)
     augment = BatchAugment(t.augment) if t.augment.enabled else None
     train_loader = BatchLoader(ds.split("train"), t.batch_size, norm, shuffle=True, augment=augment, device=device,
                                channels_last=t.channels_last)
@@ -129,12 +156,15 @@ def _setup(cfg: RunConfig, folder: RunFolder, extra_callbacks: Sequence[Callback
     optimizer = build_optimizer(model, t, groups)
     scheduler = build_scheduler(optimizer, t, len(train_loader))
 
+    keep = checkpoint_rule(cfg)  # refit: the last epoch, as its val split is training data
+
     def save_best(trainer: Trainer, record: dict[str, Any]) -> Path:
         return save_weights(folder.best_weights, trainer.eval_model.state_dict(),
-                            {**meta, "epoch": record["epoch"], "val_auc": record["val_auc"]})
+                            {**meta, "epoch": record["epoch"], task.monitor: record[task.monitor],
+                             **({"chosen_by": "last_epoch"} if keep == "last" else {})})
 
-    callbacks: list[Callback] = [BestCheckpoint(save_best, monitor="val_auc"),
-                                 EarlyStopping(t.early_stopping, monitor="val_auc"),
+    callbacks: list[Callback] = [BestCheckpoint(save_best, monitor=task.monitor, keep=keep),
+                                 EarlyStopping(t.early_stopping, monitor=task.monitor),
                                  _SaveProgress(folder, meta), *extra_callbacks]
     weights = (task.balanced_weights(ds.split("train").labels, ds.num_classes) if t.class_weights == "balanced"
                else None)
@@ -144,6 +174,13 @@ def _setup(cfg: RunConfig, folder: RunFolder, extra_callbacks: Sequence[Callback
                       loss_fn=loss_fn, eval_loss_fn=eval_loss_fn, grad_clip=t.grad_clip, amp=t.amp, ema_decay=t.ema,
                       tta=cfg.eval.tta, threshold=cfg.eval.threshold, callbacks=callbacks)
     return TrainingSetup(cfg, ds, device, meta, trainer)
+
+
+def checkpoint_rule(cfg: RunConfig) -> str:
+    """``best`` or ``last``: which epoch's weights ``checkpoints/best.safetensors`` keeps (``train.checkpoint``)."""
+    if cfg.train.checkpoint == "auto":
+        return "last" if cfg.data.refit else "best"
+    return cfg.train.checkpoint
 
 
 def _input_statistics(cfg: RunConfig, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -282,13 +319,15 @@ def _finish(setup: TrainingSetup, folder: RunFolder, seconds: float) -> None:
         raise RunFolderError(f"Run '{folder.path}': validation AUC was never defined (NaN every epoch), so no "
                              f"checkpoint could be chosen. Check that the validation split holds both classes.")
     metrics, probs, labels = score_split(folder, setup.dataset, "val", cfg, setup.device)
+    refit = {"refit": True, "val_is_training_data": True} if cfg.data.refit else {}
     write_predictions(folder.predictions("val"), labels, probs, setup.dataset.split("val").meta)
-    atomic_write_json(folder.metrics("val"), metrics)
+    atomic_write_json(folder.metrics("val"), {**metrics, **refit})
     hist = trainer.history
     train_seconds = sum(r["seconds"] for r in hist)
     folder.write_status(
         "complete", epochs_completed=trainer.epoch, epochs=cfg.train.epochs, best_epoch=best.best_epoch,
-        best_val_auc=best.best, stopped_early=trainer.epoch < cfg.train.epochs,
+        monitor=best.monitor, **{f"best_{best.monitor}": best.best}, stopped_early=trainer.epoch < cfg.train.epochs,
+        checkpoint=best.keep, **refit,
         train_seconds=round(train_seconds, 2), wall_seconds=round(seconds, 2),
         images_per_s=round(sum(r["images_per_s"] * r["seconds"] for r in hist) / max(train_seconds, 1e-9), 1),
         data_share=round(sum(r["data_share"] * r["seconds"] for r in hist) / max(train_seconds, 1e-9), 4),

@@ -98,7 +98,9 @@ def _worker(base: RunConfig, out_dir: str, storage_url: str, study_name: str, n_
         trial.set_user_attr("folder", str(folder))
         t0 = time.perf_counter()
         run = train(cfg, folder)
-        value = float(run.read_status()["best_val_auc"])  # validation AUC: the only thing the search sees
+        status = run.read_status()
+        # the validation metric that chose the checkpoint (AUC; R^2 for regression): the only thing the search sees
+        value = float(status[f"best_{status.get('monitor', 'val_auc')}"])
         seconds = time.perf_counter() - t0
         trial.set_user_attr("seconds", round(seconds, 3))
         if verbose:

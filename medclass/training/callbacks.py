@@ -78,18 +78,24 @@ class EarlyStopping(Callback, _Monitor):
 
 
 class BestCheckpoint(Callback, _Monitor):
-    """Call ``save(trainer, record)`` whenever ``monitor`` reaches a new best; remember which epoch."""
+    """Call ``save(trainer, record)`` whenever ``monitor`` reaches a new best; remember which epoch.
+
+    With ``keep="last"`` every epoch is saved, so the kept checkpoint is the final epoch's, whatever the
+    monitor says: for a refit on train+val, whose validation split is training data and cannot choose.
+    """
 
     def __init__(self, save: Callable[[Any, dict[str, Any]], os.PathLike | None], monitor: str = "val_auc",
-                 mode: str = "max"):
+                 mode: str = "max", keep: str = "best"):
         _Monitor.__init__(self, monitor, mode)
-        self.save = save
+        if keep not in ("best", "last"):
+            raise ValueError(f"keep must be 'best' or 'last', got {keep!r}")
+        self.save, self.keep = save, keep
         self.best: float | None = None
         self.best_epoch: int | None = None
 
     def on_epoch_end(self, trainer, record):
         v = self.value(record)
-        if self.improves(v, self.best):
+        if self.keep == "last" or self.improves(v, self.best):
             self.best, self.best_epoch = v, int(record["epoch"])
             self.save(trainer, record)
         record["best_epoch"] = self.best_epoch

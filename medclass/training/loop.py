@@ -30,7 +30,6 @@ import torch
 from torch import nn
 
 from ..data.loader import BatchLoader
-from ..evaluation.metrics import medmnist_acc, medmnist_auc
 from ..tasks import Task
 from .callbacks import Callback
 from .inference import predict_proba
@@ -97,7 +96,9 @@ class TrainStep:
 class Trainer:
     """Train ``model`` on ``train_loader`` for ``epochs``, validating on ``val_loader`` after each epoch.
 
-    Each epoch's record (``history``) holds: epoch, train_loss, val_loss, val_auc, val_acc, lr (of the first
+    Each epoch's record (``history``) holds: epoch, train_loss, val_loss, the task's validation
+    metrics (:meth:`~medclass.tasks.Task.validation_metrics`: val_auc and val_acc; regression val_mae and
+    val_r2), lr (of the first
     parameter group, during the epoch), seconds (of training steps), val_seconds, images_per_s and data_share
     (the fraction of step time spent drawing and augmenting batches).
 
@@ -150,8 +151,8 @@ class Trainer:
                 self.scheduler.step(record["val_loss"])
             self.epoch += 1
             self.history.append(record)
-            log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_auc %.4f val_acc %.4f (%.1fs)", record["epoch"],
-                     self.epochs, record["train_loss"], record["val_loss"], record["val_auc"], record["val_acc"],
+            log.info("epoch %d/%d train_loss %.4f %s (%.1fs)", record["epoch"], self.epochs, record["train_loss"],
+                     " ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith("val_") and k != "val_seconds"),
                      record["seconds"])
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
@@ -196,9 +197,7 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         probs, labels, loss = predict_proba(self.eval_model, self.val_loader.batches(), self.task, tta=self.tta,
                                             loss_fn=self.eval_loss_fn)
-        name = self.task.name
-        return {"val_loss": loss, "val_auc": medmnist_auc(labels, probs, name),
-                "val_acc": medmnist_acc(labels, probs, name, self.threshold)}
+        return {"val_loss": loss, **self.task.validation_metrics(labels, probs, self.threshold)}
 
     # --- resume -------------------------------------------------------------------------------
 

@@ -14,6 +14,9 @@
 - ``hinge``: the multi-class SVM margin loss (Crammer-Singer style as in ``nn.MultiMarginLoss``: the mean
   of ``max(0, 1 - z_y + z_j)`` over wrong classes ``j``); multi-label: ``max(0, 1 - s z)`` per label with
   ``s = ±1``.
+- ``l1`` and ``huber``: regression only (absolute error; squared near zero and absolute beyond 1), besides
+  ``auto``/``mse`` (squared error). The CORAL ordinal head and multi-task models train with their own losses
+  (:mod:`medclass.tasks`): ``auto`` only.
 - ``mse``: the classic squared error between the probabilities (softmax, or sigmoid per label) and the
   one-hot (or 0/1) targets, averaged over outputs (the Brier score divided by the number of classes).
 
@@ -58,6 +61,23 @@ def build_loss(task: Task, cfg: TrainConfig, class_weights: torch.Tensor | None 
     """
     name, smoothing = cfg.loss, cfg.label_smoothing
     w = None if class_weights is None else class_weights.float()
+    if task.regression:
+        losses = {"auto": nn.MSELoss, "mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}
+        if name not in losses:
+            raise ConfigError(f"train.loss={name} is a classification loss; a regression task takes auto (squared "
+                              f"error), mse, l1 or huber.")
+        return losses[name]()
+    if name in ("l1", "huber"):
+        raise ConfigError(f"train.loss={name} is a regression loss, but the task is {task.name}. Use "
+                          f"train.loss=auto.")
+    if task.head == "coral" or task.name == "multitask":
+        what = "the CORAL head" if task.head == "coral" else "a multi-task model"
+        own = ("binary cross-entropy per grade threshold" if task.head == "coral" else
+               "the sum of the heads' cross-entropies")
+        if name != "auto" and not (name == "cross-entropy" and task.name == "multitask"):
+            raise ConfigError(f"train.loss={name} does not apply to {what}; use train.loss=auto (its own loss: "
+                              f"{own}).")
+        return task.loss(smoothing)
     if task.multilabel:
         if name in ("auto", "bce"):
             return MaskedBCEWithLogitsLoss(pos_weight=w, label_smoothing=smoothing)
@@ -80,7 +100,7 @@ def build_loss(task: Task, cfg: TrainConfig, class_weights: torch.Tensor | None 
         return nn.MultiMarginLoss(weight=w)
     if name == "mse":
         return ProbabilityMSELoss(weight=w)
-    raise ConfigError(f"Unknown train.loss {name!r}. Known: auto, cross-entropy, bce, hinge, mse.")
+    raise ConfigError(f"Unknown train.loss {name!r}. Known: auto, cross-entropy, bce, hinge, mse, l1, huber.")
 
 
 def _weighted_mean(per_sample: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
