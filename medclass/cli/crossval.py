@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config import build_config, config_to_dict
 from ..errors import ConfigError
 from ..runs import cross_validate
 from .progress import DecodeProgress, DownloadProgress, TrainingProgress
 from .tables import simple_table
-from .train import _overrides, add_config_arguments
+from .train import add_config_arguments, config_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,10 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = build_config(args.recipe, args.config, _overrides(args))
-    if args.print_config:
-        import yaml
-        print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
+    cfg = config_from_args(args)
+    if cfg is None:
         return 0
     if not args.out:
         raise ConfigError("medclass cv needs --out DIR (the cross-validation folder to create or continue).")

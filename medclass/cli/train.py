@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..config import build_config, config_to_dict, deep_merge, parse_overrides
+from ..config import RunConfig, build_config, config_to_dict, deep_merge, parse_overrides
 from ..errors import ConfigError
 from ..recipes import list_recipes
 from ..runs import resume, train
@@ -69,6 +69,17 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return deep_merge(parse_overrides(flat), parse_overrides(args.set))
 
 
+def config_from_args(args: argparse.Namespace) -> RunConfig | None:
+    """The configuration the options give; with ``--print-config`` print it and return ``None``."""
+    cfg = build_config(args.recipe, args.config, _overrides(args))
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
+        return None
+    return cfg
+
+
 def run(args: argparse.Namespace) -> int:
     progress = TrainingProgress(enabled=not args.quiet)
     download = DownloadProgress(enabled=not args.quiet)
@@ -86,10 +97,8 @@ def run(args: argparse.Namespace) -> int:
         folder = resume(args.resume, callbacks=[progress], data_dir=args.data_dir, download_progress=download,
                         decode_progress=decode)
     else:
-        cfg = build_config(args.recipe, args.config, _overrides(args))
-        if args.print_config:
-            import yaml
-            print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
+        cfg = config_from_args(args)
+        if cfg is None:
             return 0
         if not args.out:
             raise ConfigError("medclass train needs --out DIR (the run folder to create), or --resume RUN_DIR.")
