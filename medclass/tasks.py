@@ -134,7 +134,9 @@ class Task:
                 kind = "binary" if self.heads[h] == 2 else "multiclass"
                 aucs.append(medmnist_auc(y[known], p[known], kind))
                 accs.append(medmnist_acc(y[known], p[known], kind, threshold))
-            return {"val_auc": float(np.mean(aucs)), "val_acc": float(np.mean(accs))}
+            with np.errstate(all="ignore"):  # a head whose val labels hold one class has no AUC: mean of the rest
+                auc = float(np.nanmean(aucs)) if not np.isnan(aucs).all() else float("nan")
+            return {"val_auc": auc, "val_acc": float(np.mean(accs))}
         return {"val_auc": medmnist_auc(labels, probs, self.name), "val_acc": medmnist_acc(labels, probs, self.name,
                                                                                            threshold)}
 
