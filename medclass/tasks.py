@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError, did_you_mean
+from .evaluation.metrics import medmnist_acc, medmnist_auc, regression_metrics
 
 __all__ = ["Task", "get_task", "task_from_meta", "split_heads", "TASKS", "CoralLoss", "MultiTaskLoss",
            "coral_probabilities", "attach_coral_head"]
@@ -121,8 +122,6 @@ class Task:
 
     def validation_metrics(self, labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
         """The per-epoch validation numbers in ``history.csv`` (besides the loss); includes :attr:`monitor`."""
-        from .evaluation.metrics import medmnist_acc, medmnist_auc, regression_metrics
-
         if self.regression:
             m = regression_metrics(labels, probs[:, 0]) if len(labels) else {"mae": np.nan, "r2": np.nan}
             return {"val_mae": m["mae"], "val_r2": m["r2"]}

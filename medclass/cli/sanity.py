@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from tqdm import tqdm
 
-from ..config import RunConfig, build_config, deep_merge, parse_overrides
+from ..config import RunConfig, build_config
 from ..errors import ConfigError
 from ..recipes import list_recipes
 from ..runs.diagnostics import sanity_check
 from .progress import DownloadProgress
+from .train import overrides_from_args
 
 __all__ = ["add_parser", "add_config_arguments", "config_from_args"]
-
-_SHORTCUTS = {"dataset": "data.dataset", "size": "data.size", "data_dir": "data.data_dir", "model": "model.name",
-              "batch_size": "train.batch_size", "lr": "train.lr", "device": "train.device", "seed": "seed"}
 
 
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,11 +41,7 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    flat = [f"{key}={getattr(args, name)}" for name, key in _SHORTCUTS.items() if getattr(args, name) is not None]
-    if args.no_download:
-        flat.append("data.download=false")
-    overrides: dict[str, Any] = deep_merge(parse_overrides(flat), parse_overrides(args.set))
-    return build_config(args.recipe, args.config, overrides)
+    return build_config(args.recipe, args.config, overrides_from_args(args))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

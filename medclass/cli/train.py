@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
-    """The options that build a RunConfig (shared with ``medclass cv``); :func:`_overrides` reads them back."""
+    """The options that build a RunConfig (shared with ``medclass cv``); :func:`overrides_from_args` reads them."""
     p.add_argument("--dataset", help="MedMNIST name (see `medclass data list`) or a MedMNIST-layout .npz path")
     p.add_argument("--recipe", default=None, choices=list_recipes(),
                    help="named recipe to start from (default: the `default` recipe)")
@@ -59,11 +59,13 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
                                                            "bad_rows.csv) instead of stopping")
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    flat = [f"{key}={getattr(args, name)}" for name, key in SHORTCUTS.items() if getattr(args, name) is not None]
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the shortcut flags and ``--set`` give; commands with fewer flags (sanity, search) lack some."""
+    flat = [f"{key}={getattr(args, name)}" for name, key in SHORTCUTS.items()
+            if getattr(args, name, None) is not None]
     if args.no_download:
         flat.append("data.download=false")
-    if args.skip_bad:
+    if getattr(args, "skip_bad", False):
         flat.append("data.skip_bad=true")
     # --set wins over the shortcut flags only where they name the same key; both win over YAML.
     return deep_merge(parse_overrides(flat), parse_overrides(args.set))
@@ -71,7 +73,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig | None:
     """The configuration the options give; with ``--print-config`` print it and return ``None``."""
-    cfg = build_config(args.recipe, args.config, _overrides(args))
+    cfg = build_config(args.recipe, args.config, overrides_from_args(args))
     if args.print_config:
         import yaml
 

@@ -36,10 +36,9 @@ import numpy as np
 from ..config import RunConfig, config_from_dict, config_to_dict, load_yaml, replace, validate
 from ..data.download import ProgressFn
 from ..errors import ConfigError, RunFolderError
-from ..evaluation.assess import assess
 from ..training import Callback
 from ..utils.io import atomic_write_json, atomic_write_yaml, read_json
-from .evaluate import assess_config, task_heads
+from .evaluate import assess_card
 from .folder import RunFolder
 from .predictions import read_predictions, write_predictions
 from .train import resume, train
@@ -189,10 +188,7 @@ def _summarise(out: Path, runs: list[RunFolder], cfg: RunConfig) -> dict[str, An
     y, p = np.concatenate(ys), np.concatenate(ps)
     extra = {c: np.concatenate([e[c] for e in extras]) for c in keys}
     write_predictions(out / "oof.csv", y, p, extra)
-    subgroups = {c: extra[c] for c in card.get("subgroup_columns", ()) if c in extra}
-    result = assess(y, p, card["task"], tuple(card["labels"]), positive_label=card.get("positive_label"),
-                    val=(y, p), groups=extra.get("patient_id"), subgroups=subgroups or None,
-                    cfg=assess_config(cfg.eval, cfg.seed), heads=task_heads(card))
+    result = assess_card(card, y, p, extra, cfg, (y, p))
     finite = [(v, n) for v, n in losses if isinstance(v, (int, float)) and math.isfinite(v)]
     oof = {"dataset": card["name"], "split": "val", "predictions": "out-of-fold", **result.pop("metrics"),
            "loss": sum(v * n for v, n in finite) / sum(n for _, n in finite) if finite else None,

@@ -35,12 +35,10 @@ from ..config import config_from_dict, load_yaml, replace
 from ..data.build import build_dataset
 from ..data.datasets import ImageDataset
 from ..errors import ConfigError, DataError, RunFolderError
-from ..evaluation.assess import assess
-from ..evaluation.taxonomy import parse_taxonomy
 from ..utils.io import atomic_write_json, read_json
 from .crossval import fold_dirs
 from .environment import resolve_device
-from .evaluate import assess_coarse, assess_config, predict_split, task_heads
+from .evaluate import assess_card, predict_split
 from .folder import RunFolder
 from .predictions import write_predictions
 
@@ -147,15 +145,7 @@ def ensemble_runs(run_dirs: Sequence[str | os.PathLike], split: str = "test", tt
         val_source = "the scored val split itself"
     card, ev_cfg = cards[0], cfgs[0]
     split_meta = ref_ds.split(split).meta
-    subgroups = {c: split_meta[c] for c in card.get("subgroup_columns", ()) if c in split_meta}
-    result = assess(labels, proba, card["task"], tuple(card["labels"]), positive_label=card.get("positive_label"),
-                    val=val if split != "val" else (labels, proba), groups=split_meta.get("patient_id"),
-                    subgroups=subgroups or None, cfg=assess_config(ev_cfg.eval, ev_cfg.seed), heads=task_heads(card))
-    if ev_cfg.eval.taxonomy:
-        result["taxonomy"] = assess_coarse(parse_taxonomy(ev_cfg.eval.taxonomy, card["labels"]), labels, proba,
-                                           tuple(card["labels"]), val=val if split != "val" else (labels, proba),
-                                           groups=split_meta.get("patient_id"),
-                                           cfg=assess_config(ev_cfg.eval, ev_cfg.seed))
+    result = assess_card(card, labels, proba, split_meta, ev_cfg, val if split != "val" else (labels, proba))
     tta_used = sorted({i["tta"] for i in infos})
     ensemble = {"members": infos, "n_members": len(infos), "combine": "mean of the members' class probabilities",
                 "tta": tta_used[0] if len(tta_used) == 1 else "per member",

@@ -35,11 +35,8 @@ from .predictions import read_predictions, write_predictions
 
 log = logging.getLogger(__name__)
 
-__all__ = ["evaluate_run", "score_split", "evaluate_predictions", "assess_config", "assess_coarse", "task_heads"]
-
-
-def task_monitor(meta: dict[str, Any]) -> str:
-    return task_from_meta(meta).monitor
+__all__ = ["evaluate_run", "score_split", "evaluate_predictions", "assess_config", "assess_card", "assess_coarse",
+           "task_heads"]
 
 
 def assess_config(ev: EvalConfig, seed: int = 0) -> AssessConfig:
@@ -72,23 +69,29 @@ def score_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
     t0 = time.perf_counter()
     probs, labels, meta, loss = predict_split(folder, ds, split, cfg, device)
     seconds = time.perf_counter() - t0
-    # own images: intervals resample patients, not images, and results are broken down by metadata columns
-    split_meta = ds.split(split).meta
-    subgroups = {c: split_meta[c] for c in ds.facts.get("subgroup_columns", ()) if c in split_meta}
-    val = val if split != "val" else (labels, probs)
-    groups, acfg = split_meta.get("patient_id"), assess_config(cfg.eval, cfg.seed)
-    result = assess(labels, probs, ds.task, ds.labels, positive_label=ds.positive_label, val=val, groups=groups,
-                    subgroups=subgroups or None, cfg=acfg,
-                    heads=task_heads({"task": ds.task, "labels": ds.labels, **ds.facts}))
-    if cfg.eval.taxonomy:
-        result["taxonomy"] = assess_coarse(parse_taxonomy(cfg.eval.taxonomy, ds.labels), labels, probs, ds.labels,
-                                           val=val, groups=groups, cfg=acfg)
+    card = {"task": ds.task, "labels": ds.labels, "positive_label": ds.positive_label, **ds.facts}
+    result = assess_card(card, labels, probs, ds.split(split).meta, cfg, val if split != "val" else (labels, probs))
+    monitor = task_from_meta(meta).monitor
     metrics = {"dataset": ds.name, "split": split, **result.pop("metrics"), "loss": loss,
                "checkpoint": {"file": "checkpoints/best.safetensors", "epoch": meta.get("epoch"),
-                              "chosen_by": meta.get("chosen_by", task_monitor(meta)),
-                              task_monitor(meta): meta.get(task_monitor(meta))},
+                              "chosen_by": meta.get("chosen_by", monitor), monitor: meta.get(monitor)},
                "tta": cfg.eval.tta, "inference_seconds": round(seconds, 3), **result}
     return metrics, probs, labels
+
+
+def assess_card(card: dict[str, Any], labels: np.ndarray, probs: np.ndarray, meta: dict[str, np.ndarray],
+                cfg: RunConfig, val: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
+    """:func:`assess` for a dataset described by ``card`` (``dataset.json``): its task's heads, intervals over
+    patients and per-metadata subgroups when ``meta`` has them (own images), and the coarse level of
+    ``eval.taxonomy``. Shared by evaluation, cross-validation (out-of-fold) and ensembles."""
+    subgroups = {c: meta[c] for c in card.get("subgroup_columns", ()) if c in meta}
+    groups, acfg = meta.get("patient_id"), assess_config(cfg.eval, cfg.seed)
+    result = assess(labels, probs, card["task"], tuple(card["labels"]), positive_label=card.get("positive_label"),
+                    val=val, groups=groups, subgroups=subgroups or None, cfg=acfg, heads=task_heads(card))
+    if cfg.eval.taxonomy:
+        result["taxonomy"] = assess_coarse(parse_taxonomy(cfg.eval.taxonomy, card["labels"]), labels, probs,
+                                           tuple(card["labels"]), val=val, groups=groups, cfg=acfg)
+    return result
 
 
 def task_heads(card: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:

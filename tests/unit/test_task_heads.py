@@ -144,6 +144,11 @@ def test_regression_trains_selects_by_r2_and_reports_errors(graded, tmp_path):
     assert "R\u00b2" in build_report(run.path).read_text()
     assert build_gallery(run.path).is_file()
     assert compare_runs(run.path, run.path)["difference"]["mae"]["estimate"] == 0
+    out = tmp_path / "preds.csv"
+    assert main(["predict", str(run.path), str(graded.parent / "im000.png"), "--out", str(out)]) == 0
+    header, row = out.read_text().splitlines()[:2]
+    assert header == "path,prediction,value" and float(row.split(",")[1]) == pytest.approx(float(row.split(",")[2]),
+                                                                                         rel=1e-4)
     other = train(_cfg(graded, epochs=3, label_columns=["value"], task="regression"), tmp_path / "reg1")
     ens = ensemble_runs([run.path, other.path], "test")
     assert ens["n"] == m["n"] and "r2" in ens and "operating_points_from" in ens["ensemble"]
@@ -170,6 +175,20 @@ def test_regression_refuses_a_non_numeric_value(graded, tmp_path):
         w.writerows(rows)
     with pytest.raises(DataError, match="'n/a' in 'value' is not a finite number"):
         train(_cfg(bad, epochs=1, label_columns=["value"], task="regression"), tmp_path / "r")
+
+
+def test_regression_refuses_a_constant_target(graded, tmp_path):
+    rows = list(csv.DictReader(open(graded, newline="")))
+    for r in rows:
+        r["value"] = "5"
+    const = graded.parent / "const_value.csv"
+    with open(const, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with pytest.raises(DataError, match="Every training value of the regression target is 5"):
+        train(_cfg(const, epochs=1, label_columns=["value"], task="regression"), tmp_path / "c")
+    assert not (tmp_path / "c").exists()
 
 
 # --- multi-task ------------------------------------------------------------------------------------
