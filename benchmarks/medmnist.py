@@ -52,16 +52,21 @@ PUBLISHED = {
 }
 
 
-def sgemm_peak(n: int = 4096, repeats: int = 5) -> float:
-    """Measured fp32 matrix-multiply throughput of this machine in GFLOP/s (median of ``repeats``)."""
+def sgemm_peak(n: int = 4096, warmup: int = 3, repeats: int = 25) -> dict[str, float]:
+    """Measured fp32 matrix-multiply throughput of this machine in GFLOP/s: median, min and max of ``repeats``.
+
+    A shared VM's throughput drifts by tens of percent from one second to the next (single 5-call medians on
+    this machine ranged 109-174 GFLOP/s), so the clock is allowed to settle first and many calls are timed.
+    """
     a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    times = []
+    for _ in range(warmup):
+        a @ b
+    rates = []
     for _ in range(repeats):
         t = time.perf_counter()
         a @ b
-        times.append(time.perf_counter() - t)
-    return 2 * n**3 / statistics.median(times) / 1e9
+        rates.append(2 * n**3 / (time.perf_counter() - t) / 1e9)
+    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates), "repeats": repeats}
 
 
 def train_flops_per_image(cfg, ds) -> float:
@@ -131,13 +136,20 @@ def fmt_mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
+def _sgemm_text(machine: dict) -> str:
+    g = machine["sgemm_gflops"]
+    if isinstance(g, dict):
+        return (f"measured fp32 SGEMM peak {g['median']:.0f} GFLOP/s (torch.matmul 4096x4096, median of "
+                f"{g['repeats']} after warm-up; range {g['min']:.0f}-{g['max']:.0f})")
+    return f"measured fp32 SGEMM peak {g:.0f} GFLOP/s (torch.matmul 4096x4096, median of 5)"
+
+
 def markdown(rows: list[dict], machine: dict) -> str:
     lines = [
         "# MedMNIST benchmark (28 px)",
         "",
         f"Machine: {machine['cpu']} ({machine['cpu_count']} cores, {machine['torch_threads']} torch threads), "
-        f"torch {machine['torch']}; measured fp32 SGEMM peak {machine['sgemm_gflops']:.0f} GFLOP/s "
-        f"(torch.matmul 4096x4096, median of 5).",
+        f"torch {machine['torch']}; {_sgemm_text(machine)}.",
         "",
         "Test AUC / ACC are mean ± sd over seeds, each scored once with the checkpoint chosen on validation AUC. "
         "Wall time is the whole `medclass train` run after start-up (every epoch's training and validation, "

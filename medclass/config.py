@@ -218,6 +218,11 @@ class TrainConfig:
     checkpoint: str = _f("auto", "the weights kept as checkpoints/best.safetensors: best (highest validation AUC), "
                                  "last (the final epoch), or auto (last with data.refit, whose val split is "
                                  "training data; else best)", choices=("auto", "best", "last"))
+    checkpoint_tolerance: float = _f(1.0, "best: an epoch whose validation AUC is within this many standard errors "
+                                          "(Hanley & McNeil) of the highest counts as tied with it, and the latest "
+                                          "tied epoch is kept, as a saturated AUC otherwise picks among equal "
+                                          "epochs by noise; 0 keeps the first epoch with the highest AUC (the "
+                                          "MedMNIST rule)", ge=0)
     channels_last: bool = _f(True, "NHWC memory layout; about 20% faster convolutions on CPU")
     device: str = _f("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
     num_threads: int = _f(0, "CPU threads for PyTorch; 0 keeps PyTorch's choice", ge=0)

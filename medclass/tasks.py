@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError, did_you_mean
-from .evaluation.metrics import medmnist_acc, medmnist_auc, regression_metrics
+from .evaluation.metrics import medmnist_acc, medmnist_auc, medmnist_auc_se, regression_metrics
 
 __all__ = ["Task", "get_task", "task_from_meta", "split_heads", "TASKS", "CoralLoss", "MultiTaskLoss",
            "coral_probabilities", "attach_coral_head"]
@@ -126,18 +126,22 @@ class Task:
             m = regression_metrics(labels, probs[:, 0]) if len(labels) else {"mae": np.nan, "r2": np.nan}
             return {"val_mae": m["mae"], "val_r2": m["r2"]}
         if self.name == "multitask":
-            aucs, accs = [], []
+            aucs, ses, accs = [], [], []
             for h, p in enumerate(split_heads(probs, self.heads)):
                 y = labels[:, h]
                 known = y >= 0
                 kind = "binary" if self.heads[h] == 2 else "multiclass"
                 aucs.append(medmnist_auc(y[known], p[known], kind))
+                ses.append(medmnist_auc_se(y[known], p[known], kind))
                 accs.append(medmnist_acc(y[known], p[known], kind, threshold))
-            with np.errstate(all="ignore"):  # a head whose val labels hold one class has no AUC: mean of the rest
-                auc = float(np.nanmean(aucs)) if not np.isnan(aucs).all() else float("nan")
-            return {"val_auc": auc, "val_acc": float(np.mean(accs))}
-        return {"val_auc": medmnist_auc(labels, probs, self.name), "val_acc": medmnist_acc(labels, probs, self.name,
-                                                                                           threshold)}
+            defined = ~np.isnan(aucs)  # a head whose val labels hold one class has no AUC: mean of the rest
+            auc = float(np.mean(np.asarray(aucs)[defined])) if defined.any() else float("nan")
+            se = float(np.sqrt(np.sum(np.square(np.asarray(ses)[defined]))) / defined.sum()) if defined.any() \
+                else float("nan")
+            return {"val_auc": auc, "val_auc_se": se, "val_acc": float(np.mean(accs))}
+        return {"val_auc": medmnist_auc(labels, probs, self.name),
+                "val_auc_se": medmnist_auc_se(labels, probs, self.name),
+                "val_acc": medmnist_acc(labels, probs, self.name, threshold)}
 
 
 def split_heads(probs: np.ndarray, heads: tuple[int, ...]) -> list[np.ndarray]:

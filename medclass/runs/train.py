@@ -163,7 +163,8 @@ def _setup(cfg: RunConfig, folder: RunFolder, extra_callbacks: Sequence[Callback
                             {**meta, "epoch": record["epoch"], task.monitor: record[task.monitor],
                              **({"chosen_by": "last_epoch"} if keep == "last" else {})})
 
-    callbacks: list[Callback] = [BestCheckpoint(save_best, monitor=task.monitor, keep=keep),
+    callbacks: list[Callback] = [BestCheckpoint(save_best, monitor=task.monitor, keep=keep,
+                                                tolerance=t.checkpoint_tolerance),
                                  EarlyStopping(t.early_stopping, monitor=task.monitor),
                                  _SaveProgress(folder, meta), *extra_callbacks]
     weights = (task.balanced_weights(ds.split("train").labels, ds.num_classes) if t.class_weights == "balanced"
@@ -322,11 +323,14 @@ def _finish(setup: TrainingSetup, folder: RunFolder, seconds: float) -> None:
     refit = {"refit": True, "val_is_training_data": True} if cfg.data.refit else {}
     write_predictions(folder.predictions("val"), labels, probs, setup.dataset.split("val").meta)
     atomic_write_json(folder.metrics("val"), {**metrics, **refit})
+    # with a tolerance the kept epoch's AUC may sit (within noise) below the highest one: record both
+    highest = {f"highest_{best.monitor}": best.top} if best.tolerance and best.keep == "best" else {}
     hist = trainer.history
     train_seconds = sum(r["seconds"] for r in hist)
     folder.write_status(
         "complete", epochs_completed=trainer.epoch, epochs=cfg.train.epochs, best_epoch=best.best_epoch,
-        monitor=best.monitor, **{f"best_{best.monitor}": best.best}, stopped_early=trainer.epoch < cfg.train.epochs,
+        monitor=best.monitor, **{f"best_{best.monitor}": best.best}, **highest,
+        stopped_early=trainer.epoch < cfg.train.epochs,
         checkpoint=best.keep, **refit,
         train_seconds=round(train_seconds, 2), wall_seconds=round(seconds, 2),
         images_per_s=round(sum(r["images_per_s"] * r["seconds"] for r in hist) / max(train_seconds, 1e-9), 1),

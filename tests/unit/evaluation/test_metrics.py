@@ -1,8 +1,11 @@
+import math
+
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
 
 from medclass.evaluation import binary_counts, classification_metrics, medmnist_acc, medmnist_auc
+from medclass.evaluation.metrics import auc_standard_error, medmnist_auc_se
 
 
 def _medmnist_reference_auc(y_true, y_score, task):
@@ -94,3 +97,24 @@ def test_degenerate_cases_are_nan_not_crash():
     assert perfect["auc"] == 1.0 and perfect["acc"] == 1.0
     ties = medmnist_auc(np.array([0, 1, 0, 1]), np.full((4, 2), 0.5), "binary")
     assert ties == 0.5
+
+
+def test_auc_standard_error_matches_hanley_mcneil_and_the_bootstrap():
+    # eq. 2 of Hanley & McNeil 1982 worked by hand for AUC 0.9, 50 positives, 50 negatives: Q1 = 0.9 / 1.1,
+    # Q2 = 1.62 / 1.9, SE = sqrt((0.09 + 49 (Q1 - 0.81) + 49 (Q2 - 0.81)) / 2500) = 0.0321
+    assert auc_standard_error(0.9, 50, 50) == pytest.approx(0.0321, abs=1e-4)
+    assert math.isnan(auc_standard_error(0.9, 0, 50)) and auc_standard_error(1.0, 10, 10) == 0.0
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(150, int), np.zeros(350, int)]
+    s = rng.normal(size=500) + 1.6 * y
+    se = medmnist_auc_se(y, s, "binary")
+    boot = []
+    for _ in range(400):
+        i = rng.integers(0, 500, 500)
+        boot.append(roc_auc_score(y[i], s[i]))
+    assert se == pytest.approx(np.std(boot), rel=0.3)  # eq. 2 assumes exponential scores: approximate here
+    # a mean over k classes: sqrt(sum se^2) / k; a class with no positives is left out
+    probs = np.c_[1 - (s > 0), s > 0, np.zeros(500)].astype(float) + rng.uniform(0, 0.1, (500, 3))
+    labels = y.copy()
+    per = [medmnist_auc_se((labels == c).astype(int), probs[:, c], "binary") for c in (0, 1)]
+    assert medmnist_auc_se(labels, probs, "multiclass") == pytest.approx(math.sqrt(sum(e * e for e in per)) / 2)

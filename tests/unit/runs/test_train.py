@@ -33,7 +33,11 @@ def test_train_writes_a_complete_run_folder(toy_npz, tmp_path):
     assert st["state"] == "complete" and st["epochs_completed"] == 3 and 1 <= st["best_epoch"] <= 3
     hist = folder.read_history()
     assert [int(r["epoch"]) for r in hist] == [1, 2, 3]
-    assert {"train_loss", "val_loss", "val_auc", "val_acc", "images_per_s", "data_share"} <= set(hist[0])
+    assert {"train_loss", "val_loss", "val_auc", "val_auc_se", "val_acc", "images_per_s", "data_share"} <= set(hist[0])
+    # the kept epoch: the latest whose val AUC is within one standard error of the highest (checkpoint_tolerance=1)
+    top = max(hist, key=lambda r: float(r["val_auc"]))
+    tied = [int(r["epoch"]) for r in hist if float(r["val_auc"]) >= float(top["val_auc"]) - float(top["val_auc_se"])]
+    assert st["best_epoch"] == max(tied) and st["highest_val_auc"] == pytest.approx(float(top["val_auc"]))
     env = json.loads((folder.path / "environment.json").read_text())
     assert env["seed"] == 0 and env["device"] == "cpu" and env["versions"]["torch"]
     _, meta = load_weights(folder.best_weights)

@@ -38,3 +38,44 @@ def test_best_checkpoint_saves_only_on_improvement_and_skips_nan():
         rec = {"epoch": epoch, "val_auc": auc}
         cb.on_epoch_end(None, rec)
     assert saved == [2, 4] and cb.best_epoch == 4 and rec["best_epoch"] == 4
+
+
+def _history(cb, rows):
+    saved = []
+    cb.save = lambda trainer, rec: saved.append(rec["epoch"])
+    for epoch, (auc, se) in enumerate(rows, 1):
+        cb.on_epoch_end(None, {"epoch": epoch, "val_auc": auc, "val_auc_se": se})
+    return saved
+
+
+def test_best_checkpoint_with_tolerance_keeps_the_latest_epoch_tied_with_the_best():
+    rows = [(0.90, 0.01), (0.995, 0.002), (0.9974, 0.002), (0.996, 0.002), (0.9972, 0.002), (0.990, 0.003)]
+    # plain rule: the first highest AUC (epoch 3); with one standard error: epoch 5, the latest within 0.002 of
+    # 0.9974 (epoch 6 is 3.7 standard errors below it)
+    assert _history(BestCheckpoint(None), rows)[-1] == 3
+    cb = BestCheckpoint(None, tolerance=1.0)
+    assert _history(cb, rows) == [1, 2, 3, 4, 5] and cb.best_epoch == 5
+    assert cb.best == 0.9972 and cb.top == 0.9974  # the kept epoch's AUC and the highest
+    # the online rule equals the rule applied to the whole history
+    top = max(a for a, _ in rows)
+    assert cb.best_epoch == max(e for e, (a, _) in enumerate(rows, 1) if a >= top - 0.002)
+
+
+def test_best_checkpoint_tolerance_needs_a_standard_error_and_resumes():
+    cb = BestCheckpoint(None, tolerance=1.0)
+    saved = []
+    cb.save = lambda trainer, rec: saved.append(rec["epoch"])
+    for epoch, auc in enumerate([0.8, 0.79, 0.81], 1):  # no val_auc_se in the records: only new bests count
+        cb.on_epoch_end(None, {"epoch": epoch, "val_auc": auc})
+    assert saved == [1, 3]
+    a = BestCheckpoint(None, tolerance=2.0)
+    _history(a, [(0.9, 0.01), (0.95, 0.01)])
+    b = BestCheckpoint(None, tolerance=2.0)
+    b.load_state_dict(a.state_dict())
+    assert _history(b, [(0.935, 0.02)]) == [1] and b.best_epoch == 1 and b.top == 0.95  # 0.935 >= 0.95 - 2 * 0.01
+    assert _history(b, [(0.92, 0.02)]) == []  # 0.92 < 0.93: outside the tolerance of the top's se
+    old = BestCheckpoint(None, tolerance=1.0)
+    old.load_state_dict({"best": 0.9, "best_epoch": 4})  # a resume state written before the tolerance existed
+    assert old.top == 0.9
+    with pytest.raises(ValueError, match="tolerance must be >= 0"):
+        BestCheckpoint(None, tolerance=-1)
