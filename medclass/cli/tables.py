@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..training.callbacks import checkpoint_rule_text
+
 _NAMES = [("auc", "AUC"), ("acc", "ACC"), ("balanced_accuracy", "balanced accuracy"),
           ("average_precision", "average precision"), ("sensitivity", "sensitivity"), ("specificity", "specificity"),
           ("ppv", "PPV"), ("npv", "NPV"), ("f1", "F1"), ("brier", "Brier score"),
@@ -25,7 +27,7 @@ def _ci(iv: dict) -> str:
 def metrics_table(m: dict[str, Any]) -> str:
     """The headline numbers of one evaluation, with 95% intervals when present, as an aligned table."""
     ck = m.get("checkpoint")
-    where = f", checkpoint epoch {ck.get('epoch')} chosen by {ck.get('chosen_by', 'val_auc')}" if ck else ""
+    where = f", checkpoint epoch {ck.get('epoch')}: {checkpoint_rule_text(ck)}" if ck else ""
     title = f"{m.get('dataset', '')} / {m.get('split', '')}  (n={m['n']}{where})"
     iv = m.get("intervals", {})
     rows = []

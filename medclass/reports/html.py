@@ -22,6 +22,7 @@ import yaml
 from .. import __version__
 from ..errors import RunFolderError
 from ..runs.folder import RunFolder
+from ..training.callbacks import checkpoint_rule_text
 from ..utils.io import atomic_write_text, read_json
 from . import figures
 
@@ -119,8 +120,7 @@ def _header(folder, cfg, status, card, m, split) -> str:
     if "heads" in m:
         kpis = "".join(f"<span class='kpi'><b>{_num(h['auc'])}</b>AUC, {_e(name)}</span>"
                        for name, h in m["heads"].items())
-    by = {"val_auc": "validation AUC", "val_r2": "validation R²"}.get(m["checkpoint"].get("chosen_by"),
-                                                                         "validation AUC")
+    by = checkpoint_rule_text(m["checkpoint"])
     nav = "".join(f"<a href='#{s}'>{s.replace('-', ' ')}</a>" for s in SECTIONS[1:])
     pos = f"; positive class: <b>{_e(m['positive_class'])}</b>" if "positive_class" in m else ""
     return (f"<h1>{_e(card['name'])}: {_e(cfg['model']['name'])} ({_e(cfg.get('recipe', ''))} recipe)</h1>"
@@ -128,7 +128,7 @@ def _header(folder, cfg, status, card, m, split) -> str:
             f"{_e(status.get('finished', '?'))}.</p><nav>{nav}</nav>"
             + _section("summary", f"Summary: {split} split",
                        f"<p>{m['n']} images, scored once with the checkpoint of epoch "
-                       f"{_e(m['checkpoint']['epoch'])}, chosen by {by}{pos}. "
+                       f"{_e(m['checkpoint']['epoch'])}, {_e(by)}{pos}. "
                        + (f"95% intervals: {m['bootstrap']['replicates']} bootstrap replicates over "
                           f"{m['bootstrap']['n_units']} {m['bootstrap']['unit']}s." if "bootstrap" in m else "")
                        + f"</p>{kpis}"))

@@ -74,7 +74,8 @@ def score_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
     monitor = task_from_meta(meta).monitor
     metrics = {"dataset": ds.name, "split": split, **result.pop("metrics"), "loss": loss,
                "checkpoint": {"file": "checkpoints/best.safetensors", "epoch": meta.get("epoch"),
-                              "chosen_by": meta.get("chosen_by", monitor), monitor: meta.get(monitor)},
+                              "chosen_by": meta.get("chosen_by", monitor), monitor: meta.get(monitor),
+                              **({"tolerance_se": meta["tolerance_se"]} if "tolerance_se" in meta else {})},
                "tta": cfg.eval.tta, "inference_seconds": round(seconds, 3), **result}
     return metrics, probs, labels
 

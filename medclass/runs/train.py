@@ -161,7 +161,8 @@ def _setup(cfg: RunConfig, folder: RunFolder, extra_callbacks: Sequence[Callback
     def save_best(trainer: Trainer, record: dict[str, Any]) -> Path:
         return save_weights(folder.best_weights, trainer.eval_model.state_dict(),
                             {**meta, "epoch": record["epoch"], task.monitor: record[task.monitor],
-                             **({"chosen_by": "last_epoch"} if keep == "last" else {})})
+                             **({"chosen_by": "last_epoch"} if keep == "last"
+                                else {"tolerance_se": t.checkpoint_tolerance} if t.checkpoint_tolerance else {})})
 
     callbacks: list[Callback] = [BestCheckpoint(save_best, monitor=task.monitor, keep=keep,
                                                 tolerance=t.checkpoint_tolerance),

@@ -42,6 +42,7 @@ def test_train_writes_a_complete_run_folder(toy_npz, tmp_path):
     assert env["seed"] == 0 and env["device"] == "cpu" and env["versions"]["torch"]
     _, meta = load_weights(folder.best_weights)
     assert meta["epoch"] == st["best_epoch"] and meta["model"] == "resnet9" and meta["labels"] == ["0", "1"]
+    assert meta["tolerance_se"] == 1.0  # the rule travels with the weights, for evaluate and the report
     assert not (tmp_path / "run" / "metrics" / "test.json").exists()  # the test split is not touched
 
 

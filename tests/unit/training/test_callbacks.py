@@ -79,3 +79,13 @@ def test_best_checkpoint_tolerance_needs_a_standard_error_and_resumes():
     assert old.top == 0.9
     with pytest.raises(ValueError, match="tolerance must be >= 0"):
         BestCheckpoint(None, tolerance=-1)
+
+
+def test_checkpoint_rule_text_names_the_rule():
+    from medclass.training.callbacks import checkpoint_rule_text
+
+    assert checkpoint_rule_text({"chosen_by": "val_auc"}) == "chosen by validation AUC"
+    assert checkpoint_rule_text({"chosen_by": "val_auc", "tolerance_se": 1.0}) == (
+        "chosen by validation AUC (the latest epoch within 1 standard error of the highest)")
+    assert "2 standard errors" in checkpoint_rule_text({"chosen_by": "val_auc", "tolerance_se": 2})
+    assert checkpoint_rule_text({"chosen_by": "last_epoch"}).startswith("the last epoch")
