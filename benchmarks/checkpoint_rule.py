@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from medclass.evaluation.metrics import auc_standard_error
 from medclass.training import BestCheckpoint
@@ -61,7 +62,7 @@ def runs(roots: list[Path]):
                 y = np.array([int(r["y"]) for r in csv.DictReader(f)])
             if set(np.unique(y)) != {0, 1}:
                 continue
-            dataset = (run / "config.yaml").read_text().split("dataset:")[1].split()[0]
+            dataset = yaml.safe_load((run / "config.yaml").read_text())["data"]["dataset"]
             yield run, dataset, history, int((y == 1).sum()), int((y == 0).sum())
 
 
