@@ -157,12 +157,13 @@ def _setup(cfg: RunConfig, folder: RunFolder, extra_callbacks: Sequence[Callback
     scheduler = build_scheduler(optimizer, t, len(train_loader))
 
     keep = checkpoint_rule(cfg)  # refit: the last epoch, as its val split is training data
+    # how the kept epoch was chosen travels with its weights (evaluate and the report name the rule)
+    rule = ({"chosen_by": "last_epoch"} if keep == "last" else
+            {"tolerance_se": t.checkpoint_tolerance} if t.checkpoint_tolerance else {})
 
     def save_best(trainer: Trainer, record: dict[str, Any]) -> Path:
         return save_weights(folder.best_weights, trainer.eval_model.state_dict(),
-                            {**meta, "epoch": record["epoch"], task.monitor: record[task.monitor],
-                             **({"chosen_by": "last_epoch"} if keep == "last"
-                                else {"tolerance_se": t.checkpoint_tolerance} if t.checkpoint_tolerance else {})})
+                            {**meta, "epoch": record["epoch"], task.monitor: record[task.monitor], **rule})
 
     callbacks: list[Callback] = [BestCheckpoint(save_best, monitor=task.monitor, keep=keep,
                                                 tolerance=t.checkpoint_tolerance),

@@ -43,11 +43,15 @@ def graded(tmp_path_factory) -> Path:
         rows.append({"path": f"im{i:03d}.png", "grade": f"g{grade}", "blob": "" if i % 17 == 0 else ["no", "yes"][blob],
                      "value": f"{40 + 15 * grade + rng.normal(0, 1):.3f}", "fine": "abcd"[grade],
                      "patient_id": f"P{i}"})
-    with open(root / "m.csv", "w", newline="") as f:
+    return _write_manifest(root / "m.csv", rows)
+
+
+def _write_manifest(path: Path, rows: list[dict]) -> Path:
+    with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    return root / "m.csv"
+    return path
 
 
 def _cfg(manifest: Path, epochs: int = 8, model: dict | None = None, ev: dict | None = None, **data):
@@ -168,11 +172,7 @@ def test_regression_weighted_metrics_match_sklearn():
 def test_regression_refuses_a_non_numeric_value(graded, tmp_path):
     rows = list(csv.DictReader(open(graded, newline="")))
     rows[3]["value"] = "n/a"
-    bad = graded.parent / "bad_value.csv"  # beside the images, so the paths still resolve
-    with open(bad, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    bad = _write_manifest(graded.parent / "bad_value.csv", rows)  # beside the images, so the paths resolve
     with pytest.raises(DataError, match="'n/a' in 'value' is not a finite number"):
         train(_cfg(bad, epochs=1, label_columns=["value"], task="regression"), tmp_path / "r")
 
@@ -181,11 +181,7 @@ def test_regression_refuses_a_constant_target(graded, tmp_path):
     rows = list(csv.DictReader(open(graded, newline="")))
     for r in rows:
         r["value"] = "5"
-    const = graded.parent / "const_value.csv"
-    with open(const, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    const = _write_manifest(graded.parent / "const_value.csv", rows)
     with pytest.raises(DataError, match="Every training value of the regression target is 5"):
         train(_cfg(const, epochs=1, label_columns=["value"], task="regression"), tmp_path / "c")
     assert not (tmp_path / "c").exists()
