@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from medclass.ladder import format_table, run_ladder
 from medclass.runs.environment import _cpu_name
+from medclass.runs.ladder import format_table, run_ladder
 
 HERE = Path(__file__).resolve().parent
 

@@ -31,11 +31,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from medclass import build_config, evaluate_run, resume, train
 from medclass.cli.progress import TrainingProgress
-from medclass.data import load_dataset
-from medclass.runs import RunFolder
+from medclass.data.datasets import load_dataset
+from medclass.models import build_model
+from medclass.run_folder import RunFolder
 from medclass.runs.environment import collect_environment
-from medclass.runs.train import build_model, model_metadata
-from medclass.tasks import get_task
+from medclass.runs.train import dataset_task, run_metadata
 
 HERE = Path(__file__).resolve().parent
 
@@ -71,9 +71,8 @@ def sgemm_peak(n: int = 4096, warmup: int = 3, repeats: int = 25) -> dict[str, f
 
 def train_flops_per_image(cfg, ds) -> float:
     """Forward + backward FLOPs of one training image (counted by PyTorch's FlopCounterMode)."""
-    meta = model_metadata(cfg, ds)
-    model = build_model(meta)
-    task = get_task(ds.task)
+    task = dataset_task(cfg, ds)
+    model = build_model(run_metadata(cfg, ds, ds.pipeline, task))
     x = torch.randn(8, ds.channels, ds.size, ds.size)
     y = torch.zeros(8, dtype=torch.long)
     with FlopCounterMode(display=False) as fc:

@@ -7,14 +7,38 @@ The public API::
     run = train(cfg, "runs/b0")
     metrics = evaluate_run("runs/b0", split="test")
     proba = load_run("runs/b0").predict_proba(["scan.png"])
+
+The names are imported on first use (PEP 562), so ``import medclass`` and the command line start without
+loading PyTorch until a command needs it.
 """
 
-from .config import RunConfig, build_config
-from .data import load_dataset
-from .models import create_model, list_models
-from .runs import cross_validate, ensemble_runs, evaluate_run, load_run, resume, train
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import Any
 
-__all__ = ["RunConfig", "build_config", "load_dataset", "create_model", "list_models", "train", "resume",
-           "evaluate_run", "load_run", "cross_validate", "ensemble_runs", "__version__"]
+__version__ = "0.2.0"
+
+_PUBLIC = {
+    "RunConfig": "medclass.config", "build_config": "medclass.config",
+    "load_dataset": "medclass.data.datasets",
+    "create_model": "medclass.models", "list_models": "medclass.models",
+    "train": "medclass.runs.train", "resume": "medclass.runs.train",
+    "evaluate_run": "medclass.runs.evaluate", "load_run": "medclass.runs.predict",
+    "cross_validate": "medclass.runs.crossval", "ensemble_runs": "medclass.runs.ensemble",
+    "export_run": "medclass.runs.export",
+}
+
+__all__ = [*_PUBLIC, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'medclass' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

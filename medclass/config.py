@@ -22,6 +22,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import yaml
 
 from .errors import ConfigError, did_you_mean
+from .recipes import get_recipe
 
 __all__ = [
     "DataConfig",
@@ -50,6 +51,7 @@ def _f(default: Any, help: str, **constraints: Any) -> Any:
 PRESETS = ("none", "ct-lung", "ct-mediastinum", "ct-bone", "ct-brain", "ct-abdomen", "ct-multi", "xray", "fundus",
            "dermatology", "mri")
 CT_WINDOWS = ("lung", "mediastinum", "bone", "brain", "abdomen")
+TASKS = ("binary", "multiclass", "multilabel", "ordinal", "regression", "multitask")
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class DataConfig:
     task: str | None = _f(None, "binary, multiclass, multilabel (several 0/1 columns), ordinal (grades in the "
                                 "order of data.classes), regression (a numeric column) or multitask (several class "
                                 "columns, one head each); unset: inferred from the labels",
-                          choices=("binary", "multiclass", "multilabel", "ordinal", "regression", "multitask"))
+                          choices=TASKS)
     channels: int | None = _f(None, "1 or 3 channels; unset: 3 when any image is colour or several windows "
                                     "are stacked, else 1", choices=(1, 3))
     split_file: str | None = _f(None, "reuse a saved split (split.csv of an earlier run); else the manifest's "
@@ -502,8 +504,6 @@ def build_config(
     The recipe may also be named inside the YAML file (``recipe: default``) or in the overrides; with
     none named anywhere it is ``default``, whose settings are the dataclass defaults.
     """
-    from .recipes import get_recipe  # recipes import this module
-
     layers: list[Mapping[str, Any]] = []
     from_yaml = load_yaml(yaml_file) if yaml_file is not None else {}
     overrides = dict(overrides or {})

@@ -62,6 +62,39 @@ class Task:
         """The validation metric that chooses the checkpoint (higher is better)."""
         return "val_r2" if self.regression else "val_auc"
 
+    def to_meta(self) -> dict[str, Any]:
+        """What a checkpoint records about the task (read back by :func:`task_from_meta`)."""
+        out: dict[str, Any] = {"task": self.name, "head": "coral" if self.head == "coral" else "auto"}
+        if self.name == "multitask":
+            out["task_heads"] = list(self.heads)
+        if self.regression:
+            out.update(target_mean=self.target_mean, target_std=self.target_std)
+        return out
+
+    def decide(self, proba: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+        """Decisions from :meth:`probabilities`: class indices (binary: class 1 when its probability >
+        ``threshold``), 0/1 per label (multi-label), one class per head (multi-task), the value (regression)."""
+        if self.multilabel:
+            return (proba > threshold).astype(int)
+        if self.regression:
+            return proba[:, 0]
+        if self.name == "multitask":
+            return np.stack([p.argmax(1) for p in split_heads(proba, self.heads)], axis=1)
+        if self.name == "binary":
+            return (proba[:, 1] > threshold).astype(int)
+        return proba.argmax(1)
+
+    def describe(self, decisions: np.ndarray, classes: list[str] | tuple[str, ...]) -> list[str]:
+        """Each decision of :meth:`decide` in words: class name, ``;``-joined labels, value, or a class per head."""
+        if self.multilabel:
+            return [";".join(n for n, v in zip(classes, d) if v) or "(none)" for d in decisions]
+        if self.regression:
+            return [f"{float(d):.6g}" for d in decisions]
+        if self.name == "multitask":
+            offsets = np.cumsum([0, *self.heads])[:-1]
+            return [";".join(classes[o + int(c)] for o, c in zip(offsets, d)) for d in decisions]
+        return [classes[int(d)] for d in decisions]
+
     def num_outputs(self, num_classes: int) -> int:
         if self.head == "coral":
             return num_classes - 1

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..evaluation.assess import AssessConfig
-from ..runs.compare import compare_runs
 from ..utils.io import atomic_write_json
-from .tables import simple_table
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("compare", help="compare two scored runs on the same split (paired bootstrap, DeLong)",
+                       parents=[parent],
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_a", metavar="RUN_A")
     p.add_argument("run_b", metavar="RUN_B")
@@ -23,6 +21,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..evaluation.assess import AssessConfig  # imported when the command runs
+    from ..runs.compare import compare_runs
+    from .tables import simple_table
+
     r = compare_runs(args.run_a, args.run_b, args.split, AssessConfig(n_boot=args.n_boot, seed=args.seed))
     rows = [[k, d["a"], d["b"], d["estimate"], f"[{d['low']:.4f}, {d['high']:.4f}]"]
             for k, d in r["difference"].items()]

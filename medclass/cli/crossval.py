@@ -6,22 +6,20 @@ import argparse
 import sys
 
 from ..errors import ConfigError
-from ..runs import cross_validate
-from .progress import DecodeProgress, DownloadProgress, TrainingProgress
+from .options import config_from_args, config_parent
 from .tables import simple_table
-from .train import add_config_arguments, config_from_args
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("cv", help="K-fold cross-validation (patient-grouped when ids exist), then a refit on "
-                                  "train+val",
+                                  "train+val", parents=[parent, config_parent()],
                        description="Train K folds of the non-test images into OUT/fold-0 .. fold-K-1 with the same "
                                    "settings (train's options), score the pooled out-of-fold predictions "
                                    "(OUT/cv.json, OUT/oof.csv), then refit on train+val for the median of the folds' "
                                    "best epochs (OUT/refit). Run it again to continue an interrupted "
                                    "cross-validation: completed folds are skipped. The test split is not used.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add_config_arguments(p)
+    p.add_argument("--out", metavar="DIR", help="cross-validation folder to create or continue")
     p.add_argument("--folds", type=int, default=5, help="number of folds K (>= 2)")
     p.add_argument("--no-refit", action="store_true", help="skip the final refit on train+val")
     p.add_argument("--overwrite", action="store_true", help="start again, deleting an earlier cross-validation in "
@@ -32,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..runs.crossval import cross_validate  # the workflow loads PyTorch: imported when the command runs
+    from .progress import DecodeProgress, DownloadProgress, TrainingProgress
+
     cfg = config_from_args(args)
     if cfg is None:
         return 0

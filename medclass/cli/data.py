@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from ..config import build_config, deep_merge, parse_overrides
 from ..data.download import candidate_dirs, fetch_medmnist
 from ..data.medmnist import MEDMNIST, get_info
-from .progress import DownloadProgress
+from ..utils.io import atomic_write_json
 from .tables import simple_table
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="list, describe and download datasets")
+def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("data", help="list, describe and download datasets; import and check your own images",
+                       parents=[parent])
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     ls = dsub.add_parser("list", help="every MedMNIST dataset medclass knows")
     ls.set_defaults(run=run_list)
@@ -78,6 +80,8 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
+    from .progress import DownloadProgress  # tqdm, imported when the command runs
+
     d = get_info(args.name)
     path = fetch_medmnist(d, args.size, data_dir=args.data_dir, download=True, progress=DownloadProgress())
     print(f"{path} (MD5 verified)")
@@ -85,7 +89,7 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_import_folder(args: argparse.Namespace) -> int:
-    from ..data.folders import import_folder
+    from ..data.folders import import_folder  # imported when the command runs
 
     out = import_folder(args.folder, args.out, patient_regex=args.patient_regex)
     n = sum(1 for _ in open(out, encoding="utf-8")) - 1
@@ -94,16 +98,20 @@ def run_import_folder(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from ..config import build_config, deep_merge, parse_overrides
-    from ..data.manifest import check_manifest
-    from ..utils.io import atomic_write_json
+    from ..data.manifest_dataset import check_manifest  # imported when the command runs (decoders, PyTorch)
 
-    flat = [f"data.manifest={args.manifest}"] + ([f"data.image_root={args.image_root}"] if args.image_root else [])
-    cfg = build_config(None, args.config, deep_merge(parse_overrides(flat), parse_overrides(args.set)))
+    given = {"data": {"manifest": args.manifest, **({"image_root": args.image_root} if args.image_root else {})}}
+    cfg = build_config(None, args.config, deep_merge(given, parse_overrides(args.set)))
     result = check_manifest(cfg.data, split_file=args.split_file)
     print(result.summary())
     if args.json and result.leakage is not None:
         atomic_write_json(args.json, result.leakage.to_dict())
-    print("OK: no bad rows, no leakage across splits." if result.ok else
-          "PROBLEMS found (see above). `medclass train` refuses leaked splits unless data.leakage=warn.")
+    problems = []
+    if result.bad:
+        problems.append(f"{len(result.bad)} bad row(s): `medclass train` stops on them unless --skip-bad")
+    if result.leakage is not None and not result.leakage.ok:
+        problems.append(f"{len(result.leakage.leaks)} leak(s) across splits: `medclass train` refuses them unless "
+                        f"data.leakage=warn")
+    print("OK: no bad rows, no leakage across splits." if not problems else
+          "PROBLEMS found (see above): " + "; ".join(problems) + ".")
     return 0 if result.ok else 1

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..runs import ensemble_runs
-from .tables import metrics_table
 
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("ensemble", help="average the probabilities of several runs (or the folds of `medclass cv`)",
+                       parents=[parent],
                        description="Score a split with every run's validation-chosen checkpoint and average the "
                                    "class probabilities. The runs must share the dataset, labels and the images "
                                    "of the split. Operating points are chosen on the averaged validation "
@@ -26,6 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..runs.ensemble import ensemble_runs  # the workflow loads PyTorch: imported when the command runs
+    from .tables import metrics_table
+
     m = ensemble_runs(args.runs, split=args.split, tta=args.tta, out=args.out, data_dir=args.data_dir,
                       device=args.device)
     e = m["ensemble"]

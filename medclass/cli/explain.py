@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..errors import ConfigError
-from ..interpret import METHODS
-from ..runs.explain import build_gallery, explain_activations, explain_filters, explain_images
-from ..runs.predict import load_run
+
+METHOD_HELP = "cam, gradcam, gradcam++ or occlusion"
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("explain", help="heatmaps (CAM, Grad-CAM, occlusion), filters and activations",
+                       parents=[parent],
                        description="Where does the model look? Writes heatmap overlays (PNG) and raw maps (.npy) "
-                                   "for image files, first-layer filters, a layer's activation maps, or the "
-                                   "report's gallery of the most confident TP/FP/FN/TN.",
+                                   "for image files or folders (read through the run's own input pipeline), "
+                                   "first-layer filters, a layer's activation maps, or the report's gallery of the "
+                                   "most confident TP/FP/FN/TN.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
-    p.add_argument("images", metavar="IMAGE", nargs="*", help="image files to explain")
-    p.add_argument("--method", default="gradcam", choices=METHODS, help="explanation method")
+    p.add_argument("inputs", metavar="INPUT", nargs="*", help="image files (PNG, JPEG, TIFF, DICOM, NIfTI) or folders")
+    p.add_argument("--recursive", action="store_true", help="also read the files in sub-folders of a folder")
+    p.add_argument("--skip-bad", action="store_true", help="go on past files that cannot be used (listed)")
+    p.add_argument("--method", default="gradcam", help=f"explanation method: {METHOD_HELP}")
     p.add_argument("--class", dest="class_idx", type=int, help="class index to explain (default: predicted class)")
     p.add_argument("--layer", help="module to map (default: the model card's CAM layer)")
     p.add_argument("--out", metavar="DIR", help="output folder (default RUN_DIR/explain)")
@@ -32,17 +36,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not (args.images or args.filters or args.gallery):
-        raise ConfigError("Nothing to explain: give IMAGE files, --filters, or --gallery.")
-    if args.activations and not args.images:
-        raise ConfigError("--activations LAYER needs an IMAGE to run through the model.")
+    if not (args.inputs or args.filters or args.gallery):
+        raise ConfigError("Nothing to explain: give image files or folders, --filters, or --gallery.")
+    if args.activations and not args.inputs:
+        raise ConfigError("--activations LAYER needs an image to run through the model.")
+    from ..run_folder import RunFolder  # the workflow loads PyTorch and MONAI: imported when the command runs
+
+    folder = RunFolder(args.run_dir).require_complete()
+    with folder.lock("explain"):  # explain writes into the run folder (explain/, the report's gallery)
+        return _explain(args)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from ..runs.explain import build_gallery, explain_activations, explain_filters, explain_images
+    from ..runs.predict import expand_inputs, load_run
+
     out = args.out or f"{args.run_dir}/explain"
-    model = load_run(args.run_dir) if (args.images or args.filters) else None
-    if args.images:
-        for r in explain_images(model, args.images, out, args.method, args.class_idx, args.layer):
+    model = load_run(args.run_dir) if (args.inputs or args.filters) else None
+    if args.inputs:
+        files = [str(f) for f in expand_inputs(args.inputs, recursive=args.recursive)]
+        rows = explain_images(model, files, out, args.method, args.class_idx, args.layer, skip_bad=args.skip_bad)
+        done = [r for r in rows if "error" not in r]
+        for r in done:
             print(f"{r['image']}: {r['class']} (p = {r['probability']:.3f}) -> {r['overlay']}")
-        if args.activations:
-            print(f"activations: {explain_activations(model, args.images[0], args.activations, out)}")
+        for r in rows:
+            if "error" in r:
+                print(f"skipped {r['image']}: {r['error']}", file=sys.stderr)
+        if args.activations and done:
+            print(f"activations: {explain_activations(model, done[0]['image'], args.activations, out)}")
     if args.filters:
         print(f"filters: {explain_filters(model, out)}")
     if args.gallery:

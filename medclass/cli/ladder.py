@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 
 from ..config import parse_overrides
-from ..ladder import RUNGS, format_table, run_ladder
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("ladder", help="transfer-learning ladder: every way of reusing a source network, compared",
+                       parents=[parent],
                        description="Train and score, on one target dataset: a HOG+LBP SVM, the network from scratch, "
                                    "an SVM on the source network's features, a linear probe, last-block and full "
                                    "fine-tuning of the source network. Every choice is made on validation; each "
@@ -25,7 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=10, help="epochs of every network rung")
     p.add_argument("--source-epochs", type=int, default=None, help="epochs of the source (default: --epochs)")
     p.add_argument("--seed", type=int, default=0, help="seed of every run and of the bootstrap")
-    p.add_argument("--rungs", default=",".join(RUNGS), help="comma-separated rungs to run, in table order")
+    p.add_argument("--rungs", help="comma-separated rungs to run, in table order (default: all six: handcrafted, "
+                                   "scratch, deep-svm, linear, last-k, finetune)")
     p.add_argument("--classifier", default="svm", choices=("svm", "logistic"), help="classifier of the feature rungs")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates of the 95%% intervals")
     p.add_argument("--data-dir", default=None, help="folder holding the .npz files (default: $MEDCLASS_DATA)")
@@ -37,7 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    rungs = tuple(r.strip() for r in args.rungs.split(",") if r.strip())
+    from ..runs.ladder import format_table, run_ladder  # the workflow loads PyTorch: imported when the command runs
+
+    rungs = tuple(r.strip() for r in args.rungs.split(",") if r.strip()) if args.rungs else None
     result = run_ladder(args.dataset, args.source, args.out, epochs=args.epochs, seed=args.seed,
                         data_dir=args.data_dir, model=args.model, width=args.width, size=args.size,
                         source_epochs=args.source_epochs, n_boot=args.n_boot, device=args.device, rungs=rungs,

@@ -1,14 +1,24 @@
-"""Progress bars for the terminal (the library itself only logs)."""
+"""Progress for the terminal (the library itself only logs).
+
+On a terminal, bars with an ETA; when stderr is redirected to a file (a log, a CI job), no carriage-return
+frames: one line per epoch, and one line when a long count (decoding, predicting) starts and ends.
+"""
 
 from __future__ import annotations
 
 import sys
+import time
 
 from tqdm import tqdm
 
 from ..training.callbacks import Callback
 
-__all__ = ["TrainingProgress", "DownloadProgress"]
+__all__ = ["TrainingProgress", "DownloadProgress", "DecodeProgress", "CountProgress", "interactive"]
+
+
+def interactive() -> bool:
+    """Whether progress bars can redraw in place (stderr is a terminal)."""
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
 class TrainingProgress(Callback):
@@ -17,12 +27,15 @@ class TrainingProgress(Callback):
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
         self.bar: tqdm | None = None
+        self.t0 = 0.0
 
     def on_fit_start(self, trainer):
         per_epoch = len(trainer.train_loader)
         remaining = max(trainer.epochs - trainer.epoch, 0) * per_epoch
-        self.bar = tqdm(total=remaining, unit="step", dynamic_ncols=True, disable=not self.enabled, file=sys.stderr,
-                        desc=f"epoch {trainer.epoch + 1}/{trainer.epochs}")
+        self.t0 = time.perf_counter()
+        self.start_epoch = trainer.epoch
+        self.bar = tqdm(total=remaining, unit="step", dynamic_ncols=True, file=sys.stderr,
+                        disable=not (self.enabled and interactive()), desc=f"epoch {trainer.epoch + 1}/{trainer.epochs}")
 
     def on_epoch_start(self, trainer, epoch):
         if self.bar is not None:
@@ -35,21 +48,62 @@ class TrainingProgress(Callback):
                 self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
 
     def on_epoch_end(self, trainer, r):
-        best = f" (best epoch {r['best_epoch']})" if r.get("best_epoch") else ""
+        kept = r.get("best_epoch")
+        note = f"  (kept epoch {kept})" if kept else ""
+        done = trainer.epoch - self.start_epoch
+        left = (time.perf_counter() - self.t0) / max(done, 1) * (trainer.epochs - trainer.epoch)
         line = (f"epoch {r['epoch']:>3}/{trainer.epochs}  train_loss {r['train_loss']:.4f}"
                 f"  val_loss {r['val_loss']:.4f}"
                 + "".join(f"  {k} {v:.4f}" for k, v in r.items() if k.startswith("val_") and k not in
                           ("val_loss", "val_seconds")) + f"  {r['seconds']:.1f}s"
-                f"  {r['images_per_s']:.0f} img/s{best}")
-        if self.enabled and self.bar is not None:
+                f"  {r['images_per_s']:.0f} img/s{note}" + (f"  ~{left:.0f}s left" if trainer.epoch < trainer.epochs
+                                                             else ""))
+        if not self.enabled:
+            return
+        if self.bar is not None and not self.bar.disable:
             self.bar.write(line)
-        elif self.enabled:
-            print(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
     def on_fit_end(self, trainer):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class CountProgress:
+    """``fn(done, total)`` drawing a count bar with ETA (decoding, predicting); two lines when not a terminal."""
+
+    def __init__(self, desc: str, unit: str = "img", enabled: bool = True):
+        self.desc, self.unit, self.enabled = desc, unit, enabled
+        self.bar: tqdm | None = None
+        self.t0 = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.t0 == 0.0:
+            self.t0 = time.perf_counter()
+            if interactive():
+                self.bar = tqdm(total=total, unit=self.unit, desc=self.desc, file=sys.stderr, dynamic_ncols=True)
+            else:
+                print(f"{self.desc}: {total} {self.unit}...", file=sys.stderr, flush=True)
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+        if done >= total:
+            if self.bar is not None:
+                self.bar.close()
+            else:
+                print(f"{self.desc}: {total} {self.unit} in {time.perf_counter() - self.t0:.1f}s", file=sys.stderr,
+                      flush=True)
+            self.enabled = False
+
+
+class DecodeProgress(CountProgress):
+    """``fn(done, total)`` while a manifest's files are decoded."""
+
+    def __init__(self, enabled: bool = True):
+        super().__init__("decode", "img", enabled)
 
 
 class DownloadProgress:
@@ -64,24 +118,7 @@ class DownloadProgress:
             return
         if self.bar is None:
             self.bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="download",
-                            file=sys.stderr, dynamic_ncols=True)
+                            file=sys.stderr, dynamic_ncols=True, disable=not interactive())
         self.bar.update(done - self.bar.n)
         if total is not None and done >= total:
-            self.bar.close()
-
-
-class DecodeProgress:
-    """``fn(done, total)`` drawing an image-count bar with ETA; used while a manifest's files are decoded."""
-
-    def __init__(self, enabled: bool = True):
-        self.enabled = enabled
-        self.bar: tqdm | None = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            self.bar = tqdm(total=total, unit="img", desc="decode", file=sys.stderr, dynamic_ncols=True)
-        self.bar.update(done - self.bar.n)
-        if done >= total:
             self.bar.close()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..reports import build_report
 
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="write report.html for a scored run",
+def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("report", help="write report.html for a scored run", parents=[parent],
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder, scored with medclass evaluate")
     p.add_argument("--split", default="test", choices=("val", "test"), help="split the report presents")
@@ -17,6 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..reports.html import build_report  # imported when the command runs (matplotlib)
+
     path = build_report(args.run_dir, split=args.split, out=args.out)
     print(f"report: {path.resolve()}")
     return 0

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
-from ..search import DEFAULT_SPACE, SearchResult, search
-from .progress import DownloadProgress
-from .sanity import add_config_arguments, config_from_args
+from .options import config_from_args, config_parent
 
 __all__ = ["add_parser"]
 
@@ -23,15 +22,15 @@ loaded. Several machines: give each the same --storage URL (e.g. postgresql://us
 Afterwards: medclass train --config OUT/best.yaml --out runs/best  (then medclass evaluate ... --split test)."""
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("search", help="hyperparameter search (Optuna) on validation AUC; writes best.yaml",
+                       parents=[parent, config_parent()],
                        description="Search learning rate, batch size, optimiser, weight decay, dropout and "
                                    "augmentation strength with Optuna's TPE sampler, each trial a full training "
                                    "run judged by its best validation AUC. Settings resolve as for `medclass "
                                    "train`; the searched ones are replaced in each trial.",
                        epilog=_EPILOG, formatter_class=_Formatter)
-    add_config_arguments(p)
-    p.add_argument("--epochs", type=int, help="epochs of every trial")
+    p.add_argument("--quiet", action="store_true", help="no per-trial lines")
     p.add_argument("--trials", type=int, default=20, help="trials to run now (split across the workers)")
     p.add_argument("--workers", type=int, default=1, help="worker processes on this machine sharing the storage")
     p.add_argument("--storage", metavar="URL", help="Optuna database URL (default: sqlite:///OUT/study.db); "
@@ -48,8 +47,9 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.epochs is not None:
-        args.set = [f"train.epochs={args.epochs}", *args.set]
+    from ..search import DEFAULT_SPACE, search  # the workflow loads PyTorch: imported when the command runs
+    from .progress import DownloadProgress
+
     cfg = config_from_args(args)
     given = {item.split("=", 1)[0].strip() for item in args.set}
     given |= {k for k, flag in (("train.lr", args.lr), ("train.batch_size", args.batch_size)) if flag is not None}
@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def trials_table(r: SearchResult) -> str:
-    """One aligned line per trial, best marked with ``*``."""
+def trials_table(r: Any) -> str:
+    """One aligned line per trial of a :class:`~medclass.search.SearchResult`, best marked with ``*``."""
     names = list(dict.fromkeys(k for row in r.trials for k in row["params"]))
     short = [n.split(".")[-1].replace("augment_strength", "augment") for n in names]
     head = ["", "trial", "state", "val AUC", "s", *short]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..training.callbacks import checkpoint_rule_text
+from ..run_folder import checkpoint_rule_text
 
 _NAMES = [("auc", "AUC"), ("acc", "ACC"), ("balanced_accuracy", "balanced accuracy"),
           ("average_precision", "average precision"), ("sensitivity", "sensitivity"), ("specificity", "specificity"),
@@ -74,3 +74,50 @@ def simple_table(header: list[str], rows: list[list[Any]]) -> str:
     out = ["  ".join(f"{str(c):<{w}}" for c, w in zip(r, widths)).rstrip() for r in cells]
     out.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(out)
+
+
+def shift_table(shift: dict[str, Any]) -> str:
+    """What differs between the training data and an external set: prevalence, intensity, size, calibration."""
+    lines = ["what shifted between the training data and this set"]
+    prev = shift.get("prevalence")
+    if prev:
+        lines.append(simple_table(["class", "train share", "this set", "n here"],
+                                  [[c, a, b, n] for c, a, b, n in zip(prev["classes"], prev["train_share"],
+                                                                      prev["new_share"], prev["new_counts"])]))
+    inten = shift.get("intensity", {})
+    if inten.get("train"):
+        t, n = inten["train"], inten["new"]
+        lines.append(simple_table(["channel", "train mean", "this set", "train sd", "this set sd", "SMD"],
+                                  [[k, t["mean"][k], n["mean"][k], t["sd"][k], n["sd"][k],
+                                    inten["standardised_mean_difference"][k]] for k in range(len(t["mean"]))]))
+        lines.append("(intensities of the preprocessed images in [0, 1]; SMD = difference of means in training sds)")
+    size = shift.get("size", {})
+    new = size.get("new") or {}
+    if new.get("size"):
+        train = (size.get("train") or {}).get("size", {}).get("median")
+        sp = new.get("spacing_mm", {}).get("median")
+        lines.append(f"source size (median rows x cols): this set {new['size']['median']}"
+                     + (f", training {train}" if train else "") + (f"; pixel spacing {sp} mm" if sp else ""))
+    cal = shift.get("calibration")
+    if cal:
+        lines.append(f"mean predicted probability {cal['mean_predicted_probability']} vs observed prevalence "
+                     f"{cal['observed_prevalence']} (expected {cal['expected_positives']} positives, observed "
+                     f"{cal['observed_positives']})")
+        lines.append(simple_table(["operating point", "threshold", "called positive", "observed positive",
+                                   "val: called", "val: observed"],
+                                  [[r["operating_point"], r["threshold"], r["called_positive"], r["observed_positive"],
+                                    r["val_called_positive_rate"], r["val_observed_positive_rate"]]
+                                   for r in cal["at_operating_points"]]))
+    return "\n".join(lines)
+
+
+def corruption_table(r: dict[str, Any]) -> str:
+    """AUC and ACC per corruption and severity beside the clean score."""
+    sev = [str(s) for s in r["severities"]]
+    rows = [["clean", "", f"{r['clean']['auc']:.3f} / {r['clean']['acc']:.3f}", *[""] * (len(sev) - 1)]]
+    for name, c in r["corruptions"].items():
+        rows.append([name, c["family"], *(f"{c['auc'][i]:.3f} / {c['acc'][i]:.3f}" for i in range(len(sev)))])
+    rows.append(["mean over corruptions", "", *(f"{a:.3f} / {b:.3f}" for a, b in zip(r["mean"]["auc"],
+                                                                                     r["mean"]["acc"]))])
+    return (f"{r['dataset']} / {r['split']}: AUC / ACC under MedMNIST-C corruptions ({r['source']})\n"
+            + simple_table(["corruption", "family", *[f"severity {s}" for s in sev]], rows))

@@ -1,8 +1,3 @@
-"""Datasets: the MedMNIST catalogue, finding/downloading files, in-memory splits, batch loading."""
-
-from .datasets import ArraySplit, ImageDataset, load_dataset, load_npz
-from .download import candidate_dirs, fetch_medmnist
-from .medmnist import MEDMNIST, DatasetInfo, get_info, list_datasets
-
-__all__ = ["ArraySplit", "ImageDataset", "load_dataset", "load_npz", "candidate_dirs", "fetch_medmnist",
-           "MEDMNIST", "DatasetInfo", "get_info", "list_datasets"]
+"""Datasets: the MedMNIST catalogue, finding/downloading files, manifests of your own images, the input pipeline,
+in-memory splits and batch loading. Submodules are imported where they are used (``medclass.data.medmnist`` is
+the light catalogue the command line lists without loading PyTorch)."""

@@ -40,6 +40,10 @@ class Decoded:
         value_range: the natural range for min-max scaling when the format defines one ((0, 255) for 8-bit,
             (0, 65535) for 16-bit images); None when it must be measured (grey DICOM, NIfTI, float TIFF).
         n_frames: frames (DICOM), slices along the requested axis (NIfTI) or pages (TIFF) in the file.
+        photometric: the DICOM Photometric Interpretation as stored (``MONOCHROME1``, ``MONOCHROME2``, ``RGB``,
+            ``YBR_FULL``, ``PALETTE COLOR``, ...), else None.
+        spacing: pixel spacing in mm (rows, columns): DICOM Pixel Spacing (or Imager Pixel Spacing), the NIfTI
+            voxel size in the slice's plane; None when the file does not say.
     """
 
     pixels: np.ndarray
@@ -50,11 +54,14 @@ class Decoded:
     bit_depth: int
     value_range: tuple[float, float] | None
     n_frames: int
+    photometric: str | None = None
+    spacing: tuple[float, float] | None = None
 
     def __repr__(self) -> str:  # the pixel array would flood logs
         return (f"Decoded(shape={self.pixels.shape}, source={self.source!r}, modality={self.modality!r}, "
                 f"hounsfield={self.hounsfield}, window={self.window}, bit_depth={self.bit_depth}, "
-                f"value_range={self.value_range}, n_frames={self.n_frames})")
+                f"value_range={self.value_range}, n_frames={self.n_frames}, photometric={self.photometric!r}, "
+                f"spacing={self.spacing})")
 
 
 def _frame_index(frame: str | int, n: int, p: Path) -> int:

@@ -27,7 +27,10 @@ from ..config import DataConfig
 from ..errors import ConfigError
 from ..utils.io import atomic_write_json, read_json
 from .datasets import ArraySplit, ImageDataset, load_dataset
-from .download import ProgressFn
+from .download import ProgressFn, default_cache_dir
+from .leakage import check_leakage, content_hash, perceptual_hash
+from .manifest_dataset import load_manifest_dataset
+from .splits import kfold
 
 __all__ = ["build_dataset", "cross_validation_fold", "refit_splits"]
 
@@ -49,12 +52,10 @@ def build_dataset(cfg: DataConfig, *, progress: ProgressFn | None = None,
         raise ConfigError(f"data.refit trains on every non-test image, so it cannot also hold out fold {cfg.fold} of "
                           f"data.folds={cfg.folds}. Set data.folds=0 for the refit.")
     if cfg.manifest is not None:
-        from .manifest import load_manifest_dataset
-
         split_file = cfg.split_file
         if run_dir is not None and (Path(run_dir) / "split.csv").is_file():
             split_file = str(Path(run_dir) / "split.csv")
-        ds = load_manifest_dataset(cfg, split_file=split_file, check_leakage=run_dir is None,
+        ds = load_manifest_dataset(cfg, split_file=split_file, leakage=run_dir is None,
                                    progress=decode_progress)
         if cfg.folds and not split_file:
             ds = _with_facts(ds, cross_validation={
@@ -112,8 +113,6 @@ def _check_fold(folds: int, fold: int) -> None:
 
 def _fold_assignment(ds: ImageDataset, folds: int, fold: int, seed: int) -> np.ndarray:
     """Split name (train, val, test) of every image, in the order train, val, test of the published file."""
-    from .splits import kfold
-
     tr, va = ds.split("train"), ds.split("val")
     pooled = np.concatenate([tr.labels, va.labels])
     k = kfold(pooled, None, n_folds=folds, seed=seed, class_names=ds.labels)
@@ -155,8 +154,6 @@ def _with_duplicate_check(ds: ImageDataset, cfg: DataConfig, assignment: np.ndar
     Patients cannot be checked: MedMNIST files carry no patient ids. The result is cached per file. With
     ``assignment`` (cross-validation folds, one split name per image in file order) the folds are checked.
     """
-    from .leakage import check_leakage, content_hash, perceptual_hash
-
     names = [s for s in ds.splits]
     split = [s for s in names for _ in range(len(ds.splits[s]))] if assignment is None else list(assignment)
     paths = [f"{s}[{i}]" for s in names for i in range(len(ds.splits[s]))]
@@ -196,6 +193,4 @@ def _with_duplicate_check(ds: ImageDataset, cfg: DataConfig, assignment: np.ndar
 def _hash_cache_dir(cfg: DataConfig) -> Path:
     if cfg.cache_dir:
         return Path(cfg.cache_dir) / "hashes"
-    from .download import default_cache_dir
-
     return Path(default_cache_dir()) / "hashes"

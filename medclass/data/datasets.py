@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from .download import ProgressFn, fetch_medmnist
 from .medmnist import get_info
+from .pipeline import InputPipeline
 
 __all__ = ["ArraySplit", "ImageDataset", "load_dataset", "load_npz", "SPLITS"]
 
@@ -63,6 +64,11 @@ class ImageDataset:
     path: str = ""
     files: dict[str, str] = field(default_factory=dict)  # text files for the run folder (split.csv, leakage.json)
     facts: dict = field(default_factory=dict)  # extra facts for dataset.json (preprocessing, leakage summary)
+    pipeline: InputPipeline | None = None  # how a file becomes one of these images (None: size/channels only)
+
+    def __post_init__(self):
+        if self.pipeline is None:  # published arrays: files are only cropped, resized and converted to them
+            object.__setattr__(self, "pipeline", InputPipeline(size=self.size, channels=self.channels))
 
     @property
     def num_classes(self) -> int:

@@ -86,17 +86,35 @@ def _read_dicom(p: Path, frame: str | int) -> Decoded:
     arr, photometric = _decode(ds, p, i)
     modality = _text(ds, "Modality") or None
     bits = _int(ds, "BitsStored", _int(ds, "BitsAllocated", 8))
+    spacing = _pixel_spacing(ds, i)
     if photometric == "PALETTE COLOR":
         x = _palette_to_rgb(arr, ds, p)
-        return Decoded(x, "dicom", modality, False, None, 8, (0.0, 255.0), n)
+        return Decoded(x, "dicom", modality, False, None, 8, (0.0, 255.0), n, photometric, spacing)
     if arr.ndim == 3:
         if arr.shape[-1] != 3:
             raise DataError(f"DICOM file '{p}' has {arr.shape[-1]} samples per pixel; only grey (1) and colour "
                             f"(3) images are supported.")
         x = np.ascontiguousarray(arr, dtype=np.float32)
-        return Decoded(x, "dicom", modality, False, None, bits, (0.0, float(2 ** bits - 1)), n)
+        return Decoded(x, "dicom", modality, False, None, bits, (0.0, float(2 ** bits - 1)), n, photometric, spacing)
     x, window, hounsfield = _grey(arr, ds, i, p, modality)
-    return Decoded(np.ascontiguousarray(x[..., None]), "dicom", modality, hounsfield, window, bits, None, n)
+    stored = _text(ds, "PhotometricInterpretation").upper() or photometric
+    return Decoded(np.ascontiguousarray(x[..., None]), "dicom", modality, hounsfield, window, bits, None, n, stored,
+                   spacing)
+
+
+def _pixel_spacing(ds, index: int) -> tuple[float, float] | None:
+    """Row and column spacing in mm: Pixel Spacing (per frame in enhanced files), else Imager Pixel Spacing."""
+    measures = _functional_group(ds, index, "PixelMeasuresSequence")
+    for src, key in ((ds, "PixelSpacing"), (measures, "PixelSpacing"), (ds, "ImagerPixelSpacing")):
+        try:
+            value = src.get(key) if src is not None else None
+            if value is not None and len(value) >= 2:
+                rows, cols = float(value[0]), float(value[1])
+                if rows > 0 and cols > 0:
+                    return rows, cols
+        except _DECODE_ERRORS:
+            continue
+    return None
 
 
 def _head(p: Path) -> bytes:

@@ -102,8 +102,12 @@ def read_nifti(path: str | os.PathLike, *, frame: str | int = "middle", slice_ax
     slab = np.take(data, [k_stored], axis=stored)
     m = np.take(nib.orientations.apply_orientation(slab, ornt), 0, axis=slice_axis)
     bits = int(img.get_data_dtype().itemsize * 8)
+    zooms = [float(z) for z in img.header.get_zooms()[:3]] + [1.0] * (3 - min(3, len(img.header.get_zooms())))
+    ras = [zooms[int(np.flatnonzero(ornt[:, 0] == a)[0])] if a < len(shape) else 1.0 for a in range(3)]
+    in_plane = [ras[a] for a in range(3) if a != slice_axis]  # displayed rows come from the higher RAS axis
     return Decoded(pixels=np.ascontiguousarray(_display(m))[..., None], source="nifti", modality=None,
-                   hounsfield=False, window=None, bit_depth=bits, value_range=None, n_frames=n)
+                   hounsfield=False, window=None, bit_depth=bits, value_range=None, n_frames=n,
+                   spacing=(in_plane[1], in_plane[0]))
 
 
 def _nifti_volume(p: Path) -> tuple[np.ndarray, dict]:

@@ -1,17 +1,22 @@
-"""``create_model``: build any registered network by name, adapted to classes, channels and size."""
+"""``create_model``: build any registered network by name, adapted to classes, channels and size; ``build_model``:
+the network a checkpoint's metadata describes (:mod:`medclass.models.checkpoint` reads and writes the file)."""
 
 from __future__ import annotations
 
 import inspect
 import os
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..tasks import Task, attach_coral_head, task_from_meta
 from ._registry import get_builder, get_model_card
+from .checkpoint import FORMAT
+from .pretrained import load_pretrained
 
-__all__ = ["create_model", "count_parameters"]
+__all__ = ["create_model", "count_parameters", "build_model", "model_metadata"]
 
 _BUILD_ARGS = ("num_classes", "in_chans", "input_size")
 
@@ -57,8 +62,6 @@ def create_model(name: str, *, num_classes: int, in_chans: int = 1, input_size: 
         raise ConfigError(f"Cannot build {name}: " + "; ".join(problems) + ".")
     model = builder(num_classes=num_classes, in_chans=in_chans, input_size=input_size, **kwargs)
     if pretrained is not None and pretrained is not False:
-        from .pretrained import load_pretrained  # pretrained.py needs this module's registry lookups
-
         load_pretrained(model, name, "imagenet" if pretrained is True else pretrained, in_chans=in_chans,
                         num_classes=num_classes)
     return model
@@ -70,3 +73,40 @@ def count_parameters(name: str, *, num_classes: int = 2, in_chans: int = 1, inpu
     with torch.device("meta"):
         model = create_model(name, num_classes=num_classes, in_chans=in_chans, input_size=input_size, **kwargs)
     return sum(p.numel() for p in model.parameters())
+
+
+def build_model(meta: dict[str, Any]) -> torch.nn.Module:
+    """The network a checkpoint's metadata describes, with the task's head (untrained)."""
+    task = task_from_meta(meta)
+    coral = task.head == "coral"
+    model = create_model(meta["model"], num_classes=1 if coral else task.num_outputs(meta["num_classes"]),
+                         in_chans=meta["in_chans"], input_size=meta["input_size"], **meta["model_kwargs"])
+    if coral:
+        attach_coral_head(model, get_model_card(meta["model"]).classifier, meta["num_classes"])
+    return model
+
+
+def model_metadata(*, model: str, model_kwargs: dict[str, Any], task: Task, labels: tuple[str, ...],
+                   in_chans: int, input_size: int, positive_label: int | None, dataset: str,
+                   pipeline: dict[str, Any], config: dict[str, Any], head_names: tuple[str, ...] = ()
+                   ) -> dict[str, Any]:
+    """What a checkpoint records so that it alone can rebuild the model and prepare its input."""
+    norm = pipeline["normalize"]
+    return {
+        "format": FORMAT,
+        "model": model,
+        "model_kwargs": dict(model_kwargs),
+        "num_classes": len(labels),
+        "in_chans": int(in_chans),
+        "input_size": int(input_size),
+        **task.to_meta(),
+        **({"head_names": list(head_names)} if head_names else {}),
+        "labels": list(labels),
+        "positive_label": positive_label,
+        "mean": list(norm["mean"]),
+        "std": list(norm["std"]),
+        "normalize": norm,
+        "pipeline": pipeline,
+        "dataset": dataset,
+        "config": config,
+    }

@@ -38,6 +38,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError, did_you_mean
 from ._registry import ModelCard, get_model_card, list_models
+from .checkpoint import load_weights
 
 __all__ = ["load_pretrained", "read_state_dict", "imagenet_state_dict", "adapt_input_channels", "LoadReport"]
 
@@ -207,8 +208,6 @@ def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
 
 
 def _read_run(folder: Path, name: str) -> dict[str, torch.Tensor]:
-    from ..training.checkpoint import load_weights  # lazy: training imports models
-
     best = folder / "checkpoints" / "best.safetensors"
     if not best.is_file():
         raise ConfigError(f"model.pretrained: '{folder}' is a folder but not a finished medclass run: "

@@ -21,8 +21,7 @@ import yaml
 
 from .. import __version__
 from ..errors import RunFolderError
-from ..runs.folder import RunFolder
-from ..training.callbacks import checkpoint_rule_text
+from ..run_folder import RunFolder, checkpoint_rule_text
 from ..utils.io import atomic_write_text, read_json
 from . import figures
 

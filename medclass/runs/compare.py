@@ -16,9 +16,8 @@ from ..errors import ConfigError, DataError, RunFolderError
 from ..evaluation.assess import AssessConfig, weighted_metric_functions
 from ..evaluation.bootstrap import percentile_interval, resample_counts
 from ..evaluation.compare import delong_test
+from ..run_folder import RunFolder, read_predictions
 from ..utils.io import read_json
-from .folder import RunFolder
-from .predictions import read_predictions
 
 __all__ = ["compare_runs", "compare_predictions"]
 

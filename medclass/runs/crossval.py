@@ -23,10 +23,10 @@ here loads the test split.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,14 +36,13 @@ import numpy as np
 from ..config import RunConfig, config_from_dict, config_to_dict, load_yaml, replace, validate
 from ..data.download import ProgressFn
 from ..errors import ConfigError, RunFolderError
+from ..run_folder import RunFolder, read_predictions_with_meta, write_predictions
 from ..training import Callback
 from ..utils.io import atomic_write_json, atomic_write_yaml, read_json
 from .evaluate import assess_card
-from .folder import RunFolder
-from .predictions import read_predictions, write_predictions
 from .train import resume, train
 
-__all__ = ["cross_validate", "read_predictions_with_meta", "fold_dirs"]
+__all__ = ["cross_validate", "fold_dirs"]
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,15 @@ def cross_validate(cfg: RunConfig, out: str | os.PathLike, folds: int = 5, refit
     say = on_stage or (lambda msg: log.info("%s", msg))
     out = Path(out)
     base = replace(cfg, data=replace(cfg.data, folds=folds, fold=0))
-    _prepare_folder(out, base, overwrite)
+    _check_folder(out, base, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    with RunFolder(out).lock("cv"):
+        _prepare_folder(out, base, overwrite)
+        return _cross_validate(out, base, folds, refit, say, callbacks, download_progress, decode_progress)
+
+
+def _cross_validate(out: Path, base: RunConfig, folds: int, refit: bool, say: StageFn, callbacks: Sequence[Callback],
+                    download_progress: ProgressFn | None, decode_progress: ProgressFn | None) -> dict[str, Any]:
     runs = []
     for k in range(folds):
         fold_cfg = replace(base, data=replace(base.data, fold=k))
@@ -122,24 +129,27 @@ def cross_validate(cfg: RunConfig, out: str | os.PathLike, folds: int = 5, refit
     return summary
 
 
-def _prepare_folder(out: Path, cfg: RunConfig, overwrite: bool) -> None:
+def _check_folder(out: Path, cfg: RunConfig, overwrite: bool) -> None:
     saved = out / "cv_config.yaml"
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"Output path '{out}' exists and is a file, not a folder. Choose another --out.")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(e.name != ".lock" for e in out.iterdir()):
         if not saved.is_file():
             raise RunFolderError(f"'{out}' is not empty and holds no cross-validation (no cv_config.yaml). "
                                  f"Choose another --out.")
-        if overwrite:
-            import shutil
-
-            shutil.rmtree(out)
-        elif config_to_dict(config_from_dict(load_yaml(saved))) != config_to_dict(cfg):
+        if not overwrite and config_to_dict(config_from_dict(load_yaml(saved))) != config_to_dict(cfg):
             raise RunFolderError(f"'{out}' holds a cross-validation with other settings (see {saved}). Re-run it "
                                  f"with the same settings to continue it, pass --overwrite to start again, or "
                                  f"choose another --out.")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_yaml(saved, config_to_dict(cfg))
+
+
+def _prepare_folder(out: Path, cfg: RunConfig, overwrite: bool) -> None:
+    """Empty the folder (keeping the lock) when overwriting, and record the settings every fold shares."""
+    if overwrite:
+        for e in out.iterdir():
+            if e.name != ".lock":
+                shutil.rmtree(e) if e.is_dir() and not e.is_symlink() else e.unlink()
+    atomic_write_yaml(out / "cv_config.yaml", config_to_dict(cfg))
 
 
 def _train_or_continue(cfg: RunConfig, path: Path, what: str, say: StageFn, callbacks: Sequence[Callback],
@@ -156,16 +166,6 @@ def _train_or_continue(cfg: RunConfig, path: Path, what: str, say: StageFn, call
     say(f"{what}: training {path}")
     return train(cfg, path, callbacks=callbacks, download_progress=download_progress,
                  decode_progress=decode_progress)
-
-
-def read_predictions_with_meta(path: str | os.PathLike, values: bool = False
-                               ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """``(labels, probs, extra)`` of a predictions CSV, ``extra`` holding every column besides index, y and p
-    (``values``: regression predictions, see :func:`~medclass.runs.predictions.read_predictions`)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        header = next(csv.reader(f), [])
-    extra = tuple(c for c in header if c != "index" and c != "y" and not (c[:2] in ("y_", "p_") and c[2:].isdigit()))
-    return read_predictions(path, extra_columns=extra, values=values)
 
 
 def _summarise(out: Path, runs: list[RunFolder], cfg: RunConfig) -> dict[str, Any]:

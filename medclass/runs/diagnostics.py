@@ -29,15 +29,11 @@ from ..training import (
     overfit_batches,
 )
 from ..training.loop import Trainer
-from .folder import RunFolder
-from .train import _setup
+from .train import prepare_training
 
 log = logging.getLogger(__name__)
 
 __all__ = ["sanity_check", "lr_range_test"]
-
-_NOWHERE = RunFolder("<diagnostics: nothing is written>")  # _setup needs a folder; no epoch ever ends
-
 
 def sanity_check(cfg: RunConfig, n_batches: int = 1, steps: int = 200, threshold: float = 0.05, *,
                  progress: Callable[[int, float], None] | None = None,
@@ -95,7 +91,7 @@ def lr_range_test(cfg: RunConfig, start: float = 1e-7, end: float = 10.0, steps:
 
 def _trainer(cfg: RunConfig, download_progress: ProgressFn | None) -> Trainer:
     validate(cfg)
-    return _setup(cfg, _NOWHERE, (), download_progress).trainer
+    return prepare_training(cfg, None, download_progress=download_progress).trainer
 
 
 def _endless_batches(trainer: Trainer, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

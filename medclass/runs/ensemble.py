@@ -31,16 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from ..config import config_from_dict, load_yaml, replace
+from ..config import replace
 from ..data.build import build_dataset
 from ..data.datasets import ImageDataset
 from ..errors import ConfigError, DataError, RunFolderError
+from ..run_folder import RunFolder, load_run_config, write_predictions
 from ..utils.io import atomic_write_json, read_json
 from .crossval import fold_dirs
 from .environment import resolve_device
 from .evaluate import assess_card, predict_split
-from .folder import RunFolder
-from .predictions import write_predictions
 
 __all__ = ["ensemble_runs", "ensemble_members"]
 
@@ -104,9 +103,7 @@ def ensemble_runs(run_dirs: Sequence[str | os.PathLike], split: str = "test", tt
     out = Path(out) if out is not None else None
     if out is not None:
         _check_out(out, members)
-    cfgs = [config_from_dict(load_yaml(m.config)) for m in members]
-    if data_dir is not None:
-        cfgs = [replace(c, data=replace(c.data, data_dir=data_dir)) for c in cfgs]
+    cfgs = [load_run_config(m, data_dir) for m in members]
     cards = [read_json(m.dataset_card) for m in members]
     _check_same_dataset(members, cards)
     _check_same_split_rows(members, cfgs, split)

@@ -16,22 +16,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import EvalConfig, RunConfig, config_from_dict, load_yaml, replace
+from ..config import EvalConfig, RunConfig, replace
 from ..data.build import build_dataset
 from ..data.datasets import ImageDataset
 from ..data.loader import BatchLoader
+from ..data.pipeline import InputPipeline
 from ..errors import RunFolderError
 from ..evaluation.assess import AssessConfig, assess
 from ..evaluation.taxonomy import Taxonomy, parse_taxonomy
+from ..models import build_model, load_weights
+from ..run_folder import RunFolder, load_run_config, read_predictions, write_predictions
 from ..tasks import task_from_meta
-from ..training.checkpoint import load_weights
 from ..training.inference import predict_proba
 from ..training.losses import build_loss
-from ..transforms import Normalizer
 from ..utils.io import atomic_write_json
 from .environment import resolve_device
-from .folder import RunFolder
-from .predictions import read_predictions, write_predictions
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +47,13 @@ def assess_config(ev: EvalConfig, seed: int = 0) -> AssessConfig:
 def predict_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
                   device: torch.device) -> tuple[np.ndarray, np.ndarray, dict[str, Any], float]:
     """Probabilities and labels of ``split`` under the run's best checkpoint, its metadata, and the loss."""
-    from .train import build_model  # train imports this module
-
     state, meta = load_weights(folder.best_weights)
     model = build_model(meta).to(device)
     model.load_state_dict(state)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loader = BatchLoader(ds.split(split), cfg.eval.batch_size, Normalizer.from_meta(meta), device=device,
+    loader = BatchLoader(ds.split(split), cfg.eval.batch_size, InputPipeline.from_checkpoint_meta(meta).normalizer,
+                         device=device,
                          channels_last=cfg.train.channels_last)
     task = task_from_meta(meta)
     loss_fn = build_loss(task, replace(cfg.train, label_smoothing=0.0))  # the training loss, unsmoothed
@@ -133,24 +131,23 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data_dir: str 
         raise RunFolderError(f"Run '{folder.path}' was refit on train+val, so its val split is training data; its "
                              f"metrics/val.json holds the cross-validation's out-of-fold predictions instead. "
                              f"Score --split test.")
-    cfg = config_from_dict(load_yaml(folder.config))
-    if data_dir is not None:
-        cfg = replace(cfg, data=replace(cfg.data, data_dir=data_dir))
-    ds = build_dataset(cfg.data, run_dir=folder.path)
-    dev = resolve_device(device or cfg.train.device)
-    val = None
-    if split != "val":
-        if folder.predictions("val").is_file():
-            val = read_predictions(folder.predictions("val"), values=ds.task == "regression")[:2]
-        else:  # a run folder from before validation predictions were saved
-            p, y, _, _ = predict_split(folder, ds, "val", cfg, dev)
-            val = (y, p)
-    metrics, probs, labels = score_split(folder, ds, split, cfg, dev, val=val)
-    if cfg.data.refit and split != "val":  # where the operating points were chosen
-        metrics["val_predictions"] = ("out-of-fold (cross-validation)" if oof else
-                                      "the val split, which this refit trained on (no out-of-fold predictions)")
-    write_predictions(folder.predictions(split), labels, probs, ds.split(split).meta)
-    atomic_write_json(folder.metrics(split), metrics)
+    with folder.lock(f"evaluate --split {split}"):
+        cfg = load_run_config(folder, data_dir)
+        ds = build_dataset(cfg.data, run_dir=folder.path)
+        dev = resolve_device(device or cfg.train.device)
+        val = None
+        if split != "val":
+            if folder.predictions("val").is_file():
+                val = read_predictions(folder.predictions("val"), values=ds.task == "regression")[:2]
+            else:  # a run folder from before validation predictions were saved
+                p, y, _, _ = predict_split(folder, ds, "val", cfg, dev)
+                val = (y, p)
+        metrics, probs, labels = score_split(folder, ds, split, cfg, dev, val=val)
+        if cfg.data.refit and split != "val":  # where the operating points were chosen
+            metrics["val_predictions"] = ("out-of-fold (cross-validation)" if oof else
+                                          "the val split, which this refit trained on (no out-of-fold predictions)")
+        write_predictions(folder.predictions(split), labels, probs, ds.split(split).meta)
+        atomic_write_json(folder.metrics(split), metrics)
     keys = ("mae", "r2") if ds.task == "regression" else ("auc", "acc")
     log.info("%s %s: %s (n=%d)", ds.name, split, " ".join(f"{k} {metrics[k]:.4f}" for k in keys), metrics["n"])
     return metrics

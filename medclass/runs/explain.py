@@ -17,16 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from ..config import config_from_dict, load_yaml, replace
 from ..data.build import build_dataset
 from ..errors import ConfigError, RunFolderError
 from ..interpret import compute_heatmaps, first_conv_filters, layer_activations
 from ..models import get_model_card
 from ..reports import figures
+from ..run_folder import RunFolder, load_run_config, read_predictions
 from ..utils.io import atomic_write_bytes, atomic_write_text
-from .folder import RunFolder
 from .predict import ImageLike, TrainedModel, load_run
-from .predictions import read_predictions
 
 __all__ = ["explain_images", "explain_filters", "explain_activations", "build_gallery"]
 
@@ -49,17 +47,24 @@ def _stem(item: Any, i: int) -> str:
     return Path(item).stem if isinstance(item, (str, os.PathLike)) else f"image{i:03d}"
 
 
-def explain_images(run: str | os.PathLike | TrainedModel, images: ImageLike | Sequence[ImageLike], out_dir: str | os.PathLike,
-                   method: str = "gradcam", class_idx: int | None = None, layer: str | None = None) -> list[dict]:
-    """Write ``<name>_<method>.png`` (overlay) and ``<name>_<method>.npy`` (map) per image; return a summary."""
+def explain_images(run: str | os.PathLike | TrainedModel, images: ImageLike | Sequence[ImageLike],
+                   out_dir: str | os.PathLike, method: str = "gradcam", class_idx: int | None = None,
+                   layer: str | None = None, *, skip_bad: bool = False) -> list[dict]:
+    """Write ``<name>_<method>.png`` (overlay) and ``<name>_<method>.npy`` (map) per image; return a summary.
+
+    Images are read through the run's input pipeline, as :meth:`TrainedModel.predict_proba` reads them. With
+    ``skip_bad`` an image that cannot be used is left out, its row holding ``error`` instead of the files.
+    """
     model = run if isinstance(run, TrainedModel) else load_run(run)
     items = images if isinstance(images, (list, tuple)) else [images]
-    batch = model.prepare(items)
-    proba = model.predict_proba(batch)
-    maps = _maps(model, batch, method, class_idx, layer)
+    prepared = model.prepare_many(items, skip_bad=skip_bad)
+    batch = prepared.batch
+    proba = model.predict_batch(batch)
+    maps = _maps(model, batch, method, class_idx, layer) if len(batch) else []
     out = Path(out_dir)
-    rows = []
-    for i, (item, img, m, p) in enumerate(zip(items, batch, maps, proba)):
+    rows = [{"image": name, "error": reason} for _, name, reason in prepared.bad]
+    for i, img, m, p in zip(prepared.kept, batch, maps, proba):
+        item = items[i]
         c = int(p.argmax()) if class_idx is None else class_idx
         title = f"{method} for '{model.classes_[c]}' (p = {p[c]:.3f})"
         name = f"{_stem(item, i)}_{method.replace('+', 'p')}"
@@ -101,8 +106,8 @@ def build_gallery(run_dir: str | os.PathLike, split: str = "test", per_group: in
     if not folder.predictions(split).is_file():
         raise RunFolderError(f"Run '{folder.path}' has no {split} predictions yet. Score it first: "
                              f"medclass evaluate {folder.path} --split {split}")
-    cfg = config_from_dict(load_yaml(folder.config))
-    ds = build_dataset(replace(cfg.data, data_dir=data_dir or cfg.data.data_dir), run_dir=folder.path)
+    cfg = load_run_config(folder, data_dir)
+    ds = build_dataset(cfg.data, run_dir=folder.path)
     images = ds.split(split).images
     y, p, _ = read_predictions(folder.predictions(split), values=ds.task == "regression")
     model = load_run(folder.path)

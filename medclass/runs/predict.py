@@ -1,100 +1,143 @@
-"""Use a finished run on new images: ``medclass predict`` and ``medclass.load_run(...).predict_proba``."""
+"""Use a finished run on new images: ``medclass predict`` and ``medclass.load_run(...).predict_proba``.
+
+Every image goes through the run's own :class:`~medclass.data.pipeline.InputPipeline` (read at the trained
+frame/slice, windows and presets, resize, channels, normalisation), the one object training used, so a model
+sees new patients' images exactly as it saw its training images. Files may be PNG, JPEG, TIFF (8/16 bit),
+DICOM or NIfTI; :func:`expand_inputs` also takes folders and manifest CSVs.
+"""
 
 from __future__ import annotations
 
+import csv
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..data.images import conform, pil_to_array, read_image
+from ..data.manifest import natural_key
+from ..data.pipeline import InputPipeline
 from ..errors import ConfigError, DataError
-from ..tasks import split_heads, task_from_meta
-from ..training.checkpoint import load_weights
-from ..transforms.intensity import Normalizer, to_float
-from .folder import RunFolder
+from ..evaluation.taxonomy import parse_taxonomy
+from ..models import build_model, load_weights
+from ..run_folder import RunFolder
+from ..tasks import task_from_meta
+from ..training.inference import predict_proba
 
-__all__ = ["TrainedModel", "load_run"]
+__all__ = ["TrainedModel", "Prepared", "load_run", "expand_inputs", "read_predict_manifest"]
+
+log = logging.getLogger(__name__)
 
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
 
 
+@dataclass
+class Prepared:
+    """Images made ready for the network by :meth:`TrainedModel.prepare_many`.
+
+    Attributes:
+        batch: uint8 ``(n_kept, size, size, C)``.
+        kept: index (in the input order) of each image in ``batch``.
+        names: what each input is called in messages and outputs (the file path, or ``images[i]``).
+        bad: ``(index, name, reason)`` of every input that could not be used.
+        warnings: files unlike the training files (another DICOM modality, photometric interpretation...).
+    """
+
+    batch: np.ndarray
+    kept: list[int]
+    names: list[str]
+    bad: list[tuple[int, str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
 class TrainedModel:
-    """A trained network with its data contract, ready to predict (scikit-learn style).
+    """A trained network with its input pipeline and task, ready to predict (scikit-learn style).
 
     Attributes:
         classes_: class (or label) names, in output order.
-        task_: binary, multiclass, ordinal or multilabel.
-        input_size_, in_chans_: what images are converted to before the forward pass.
+        task_: binary, multiclass, ordinal, multilabel, regression or multitask.
+        input_size_, in_chans_: the size and channels images are converted to.
+        pipeline_: the :class:`~medclass.data.pipeline.InputPipeline` every input goes through.
         meta_: everything the checkpoint records (model, config, epoch chosen, validation AUC).
     """
 
     def __init__(self, model: torch.nn.Module, meta: dict[str, Any], device: torch.device | str = "cpu",
-                 tta: bool = False, threshold: float = 0.5):
-        self.model = model.eval().to(device)
-        self.meta_ = meta
+                 tta: bool = False, threshold: float = 0.5, channels_last: bool = False):
         self.device = torch.device(device)
+        self.channels_last = channels_last
+        model = model.eval().to(self.device)
+        self.model = model.to(memory_format=torch.channels_last) if channels_last else model
+        self.meta_ = meta
         self.tta = tta
         self.threshold = threshold
         self.classes_ = list(meta["labels"])
         self.task_ = meta["task"]
         self.input_size_ = int(meta["input_size"])
         self.in_chans_ = int(meta["in_chans"])
-        self._norm = Normalizer.from_meta(meta)
+        self.pipeline_ = InputPipeline.from_checkpoint_meta(meta)
+        self._task = task_from_meta(meta)
+
+    # --- inputs -------------------------------------------------------------------------------------
+
+    def prepare_many(self, images: ImageLike | Sequence[ImageLike], *, skip_bad: bool = False,
+                     progress: Callable[[int, int], None] | None = None) -> Prepared:
+        """Files, PIL images or arrays as the uint8 batch the model expects, through the run's pipeline.
+
+        A 4-D array is a batch ``(N, H, W, C)``; a 3-D array with a last axis of 1, 3 or 4 one image; any other
+        3-D array a batch of grey images ``(N, H, W)``. An input that cannot be used is a :class:`DataError`
+        naming it, or with ``skip_bad`` is left out and listed in :attr:`Prepared.bad`.
+        """
+        items = _as_items(images)
+        pipe = self.pipeline_
+        out, kept, bad, warnings = [], [], [], []
+        for i, (item, name) in enumerate(items):
+            try:
+                if isinstance(item, (str, os.PathLike)):
+                    img, warn = pipe.load(item)
+                    warnings += warn
+                else:
+                    img = pipe.from_array(item, name)
+            except DataError as e:
+                if not skip_bad:
+                    raise
+                bad.append((i, name, str(e)))
+            else:
+                out.append(img)
+                kept.append(i)
+            if progress is not None:
+                progress(i + 1, len(items))
+        size, c = self.input_size_, self.in_chans_
+        batch = np.stack(out) if out else np.zeros((0, size, size, c), np.uint8)
+        for w in warnings:
+            log.warning("%s", w)
+        return Prepared(batch, kept, [n for _, n in items], bad, warnings)
 
     def prepare(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
-        """Convert files, PIL images or uint8 arrays to the uint8 ``(N, size, size, C)`` batch the model expects.
-
-        A 4-D uint8 array is taken as a batch ``(N, H, W, C)``; a 3-D array with a last axis of 1, 3 or 4 as
-        one image; any other 3-D array as a batch of grey images ``(N, H, W)``.
-        """
-        items = self._as_items(images)
-        out = np.empty((len(items), self.input_size_, self.input_size_, self.in_chans_), dtype=np.uint8)
-        for i, (item, where) in enumerate(items):
-            if isinstance(item, (str, os.PathLike)):
-                arr = read_image(item)
-            elif isinstance(item, Image.Image):
-                arr = pil_to_array(item, where)
-            else:
-                arr = item
-            out[i] = conform(arr, self.input_size_, self.in_chans_, where)
-        return out
-
-    def _as_items(self, images) -> list[tuple[Any, str]]:
-        if isinstance(images, (str, os.PathLike, Image.Image)):
-            images = [images]
-        if isinstance(images, np.ndarray):
-            if images.ndim == 4 or (images.ndim == 3 and images.shape[-1] not in (1, 3, 4)):
-                return [(im, f"images[{i}]") for i, im in enumerate(images)]
-            if images.ndim in (2, 3):
-                return [(images, "image")]
-            raise DataError(f"Cannot interpret an array of shape {images.shape} as images.")
-        items = list(images)
-        if not items:
-            raise DataError("No images were given to predict.")
-        return [(im, str(im) if isinstance(im, (str, os.PathLike)) else f"images[{i}]") for i, im in enumerate(items)]
+        """The uint8 ``(N, size, size, C)`` batch of ``images`` (see :meth:`prepare_many`); any bad input raises."""
+        return self.prepare_many(images).batch
 
     def to_tensor(self, batch: np.ndarray) -> torch.Tensor:
         """A uint8 batch from :meth:`prepare` as the normalised float tensor the network eats."""
-        return self._norm(to_float(torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)))
+        return self.pipeline_.to_tensor(batch, self.device, self.channels_last)
 
-    @torch.no_grad()
+    # --- predictions ----------------------------------------------------------------------------------
+
+    def predict_batch(self, batch: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Probabilities of a prepared uint8 batch (the same forward pass and TTA as evaluation)."""
+        batches = ((self.to_tensor(batch[i:i + batch_size]), torch.zeros(len(batch[i:i + batch_size])))
+                   for i in range(0, len(batch), batch_size))
+        probs, _, _ = predict_proba(self.model, batches, self._task, tta=self.tta)
+        return probs if len(batch) else np.zeros((0, self.num_outputs_), np.float32)
+
     def predict_proba(self, images: ImageLike | Sequence[ImageLike], batch_size: int = 256) -> np.ndarray:
         """Class probabilities ``(n_images, n_classes)`` (per-label probabilities for multi-label; the predicted
         values ``(n_images, 1)`` for regression; each head's probabilities side by side for multi-task)."""
-        batch = self.prepare(images)
-        task = task_from_meta(self.meta_)
-        out = []
-        for i in range(0, len(batch), batch_size):
-            x = self.to_tensor(batch[i:i + batch_size])
-            p = task.probabilities(self.model(x))
-            if self.tta:
-                p = (p + task.probabilities(self.model(x.flip(3)))) / 2
-            out.append(p.float().cpu())
-        return torch.cat(out).numpy()
+        return self.predict_batch(self.prepare(images), batch_size)
 
     def predict(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
         """Predicted class indices (binary: class 1 when its probability > threshold), or 0/1 per label."""
@@ -102,33 +145,19 @@ class TrainedModel:
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Turn probabilities from :meth:`predict_proba` into decisions with the run's threshold."""
-        if self.task_ == "multilabel":
-            return (proba > self.threshold).astype(int)
-        if self.task_ == "regression":
-            return proba[:, 0]
-        if self.task_ == "multitask":  # one class index per head
-            return np.stack([p.argmax(1) for p in split_heads(proba, tuple(self.meta_["task_heads"]))], axis=1)
-        if self.task_ == "binary":
-            return (proba[:, 1] > self.threshold).astype(int)
-        return proba.argmax(1)
+        return self._task.decide(proba, self.threshold)
 
     def describe(self, decisions: np.ndarray) -> list[str]:
         """Each decision of :meth:`decide` in words: class name, ``;``-joined labels, value, or one class per head."""
-        names = self.classes_
-        if self.task_ == "multilabel":
-            return [";".join(n for n, v in zip(names, d) if v) or "(none)" for d in decisions]
-        if self.task_ == "regression":
-            return [f"{float(d):.6g}" for d in decisions]
-        if self.task_ == "multitask":
-            offsets = np.cumsum([0, *self.meta_["task_heads"]])[:-1]
-            return [";".join(names[o + int(c)] for o, c in zip(offsets, d)) for d in decisions]
-        return [names[int(d)] for d in decisions]
+        return self._task.describe(decisions, self.classes_)
+
+    @property
+    def num_outputs_(self) -> int:
+        return 1 if self._task.regression else len(self.classes_)
 
     def predict_coarse_proba(self, images: ImageLike | Sequence[ImageLike]) -> tuple[list[str], np.ndarray]:
         """With a class taxonomy (``eval.taxonomy``): the coarse class names and their probabilities, each the sum
         of its fine classes' probabilities."""
-        from ..evaluation.taxonomy import parse_taxonomy
-
         entries = self.meta_.get("config", {}).get("eval", {}).get("taxonomy") or []
         if not entries:
             raise ConfigError("This run has no class taxonomy (eval.taxonomy); coarse classes are not defined.")
@@ -137,7 +166,22 @@ class TrainedModel:
 
     def __repr__(self) -> str:
         return (f"TrainedModel({self.meta_['model']}, task={self.task_}, classes={self.classes_}, "
-                f"input={self.input_size_}px x{self.in_chans_})")
+                f"input={self.pipeline_.describe()})")
+
+
+def _as_items(images: ImageLike | Sequence[ImageLike]) -> list[tuple[Any, str]]:
+    if isinstance(images, (str, os.PathLike, Image.Image)):
+        images = [images]
+    if isinstance(images, np.ndarray):
+        if images.ndim == 4 or (images.ndim == 3 and images.shape[-1] not in (1, 3, 4)):
+            return [(im, f"images[{i}]") for i, im in enumerate(images)]
+        if images.ndim in (2, 3):
+            return [(images, "image")]
+        raise DataError(f"Cannot interpret an array of shape {images.shape} as images.")
+    items = list(images)
+    if not items:
+        raise DataError("No images were given to predict.")
+    return [(im, str(im) if isinstance(im, (str, os.PathLike)) else f"images[{i}]") for i, im in enumerate(items)]
 
 
 def load_run(run_dir: str | os.PathLike, device: str = "cpu", checkpoint: str = "best") -> TrainedModel:
@@ -145,20 +189,79 @@ def load_run(run_dir: str | os.PathLike, device: str = "cpu", checkpoint: str = 
 
     Example:
         >>> model = load_run("runs/b0")  # doctest: +SKIP
-        >>> model.predict_proba(["a.png", "b.png"])  # doctest: +SKIP
+        >>> model.predict_proba(["a.png", "b.dcm"])  # doctest: +SKIP
         array([[0.12, 0.88], [0.91, 0.09]], dtype=float32)
     """
-    from .train import build_model
-
     if checkpoint not in ("best", "last"):
         raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
     folder = RunFolder(run_dir).require_complete()
     state, meta = load_weights(folder.best_weights if checkpoint == "best" else folder.last_weights)
+    if "pipeline" not in meta:
+        log.warning("%s was trained by an older medclass that did not save its input pipeline; it is re-created "
+                    "from the run's configuration (what its training used)", folder.path)
     model = build_model(meta)
     model.load_state_dict(state)
     cfg = meta.get("config", {})
     ev = cfg.get("eval", {})
     return TrainedModel(model, meta, device=device, tta=bool(ev.get("tta", False)),
-                        threshold=float(ev.get("threshold", 0.5)))
+                        threshold=float(ev.get("threshold", 0.5)),
+                        channels_last=bool(cfg.get("train", {}).get("channels_last", False)))
 
+
+# --- what `medclass predict` is given: files, folders, manifests ------------------------------------------
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike], *, recursive: bool = False) -> list[Path]:
+    """The image files behind ``inputs``: files as they are, a folder's files (in natural order; with
+    ``recursive`` every file below it). Hidden files and ``.csv``/``.txt``/``.json`` files in folders are
+    skipped; whether a file is an image is decided when it is read (DICOM files often have no suffix)."""
+    out: list[Path] = []
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            found = p.rglob("*") if recursive else p.iterdir()
+            files = [f for f in found if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                     and f.suffix.lower() not in (".csv", ".txt", ".json", ".md", ".yaml")]
+            if not files:
+                hint = "" if recursive else " (its sub-folders are not searched without --recursive)"
+                raise DataError(f"Folder '{p}' holds no files to predict{hint}.")
+            out += sorted(files, key=lambda f: natural_key(str(f)))
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise DataError(f"'{p}' does not exist. Give image files, folders or a manifest CSV.")
+    if not out:
+        raise DataError("No images were given to predict.")
+    return out
+
+
+def read_predict_manifest(path: str | os.PathLike, image_root: str | os.PathLike | None = None, *,
+                          path_column: str = "path", label_column: str | None = None,
+                          classes: Sequence[str] = ()) -> tuple[list[Path], np.ndarray | None, dict[str, list[str]]]:
+    """A manifest CSV for prediction: ``(files, labels, columns)``.
+
+    ``path`` is relative to ``image_root`` (default: the CSV's folder). When the run's label column is present,
+    its values are mapped to the run's class indices (``labels``), so the output can be graded; other columns
+    are carried into the output unchanged.
+    """
+    src = Path(path)
+    root = Path(image_root) if image_root else src.parent
+    try:
+        with open(src, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"Manifest '{src}' could not be read ({e}).") from None
+    if not rows or path_column not in rows[0]:
+        raise DataError(f"Manifest '{src}' needs a '{path_column}' column and at least one row.")
+    files = [root / (r[path_column] or "").strip() for r in rows]
+    labels = None
+    if label_column and label_column in rows[0] and classes:
+        index = {c: k for k, c in enumerate(classes)}
+        unknown = sorted({(r[label_column] or "").strip() for r in rows} - set(index))
+        if unknown:
+            raise DataError(f"Manifest '{src}': the label(s) {', '.join(map(repr, unknown[:5]))} in column "
+                            f"'{label_column}' are not classes of this run ({', '.join(classes)}).")
+        labels = np.array([index[(r[label_column] or "").strip()] for r in rows], np.int64)
+    columns = {c: [(r[c] or "") for r in rows] for c in rows[0] if c not in (path_column, label_column)}
+    return files, labels, columns
 

@@ -10,6 +10,7 @@ import io
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -18,8 +19,12 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..config import RunConfig, build_config, config_to_dict
+from ..data.build import build_dataset
 from ..errors import ConfigError, MedclassError
+from ..runs.train import train
 from ..utils.io import atomic_write_text, atomic_write_yaml
 from .space import DEFAULT_SPACE, Categorical, Float, _check_space, _example, trial_config
 
@@ -61,25 +66,20 @@ def _storage(optuna: Any, url: str) -> Any:
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except Exception as e:  # sqlalchemy URL, driver and connection errors all land here
-        shown = url
-        try:
-            from sqlalchemy.engine import make_url
-
-            shown = make_url(url).render_as_string(hide_password=True)
-        except Exception:
-            pass
+        shown = _redact(url)
         raise ConfigError(f"Cannot open the search storage {shown!r}: {type(e).__name__}: {str(e).rstrip('.')}. "
                           f"Pass a database URL to --storage, e.g. sqlite:///runs/search/study.db or "
                           f"postgresql://user:password@host/dbname (several machines).") from None
 
 
+def _redact(url: str) -> str:
+    """A database URL with its password hidden (``postgresql://user:***@host/db``), for messages."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
 def _worker(base: RunConfig, out_dir: str, storage_url: str, study_name: str, n_trials: int, space: Mapping,
             seed: int, threads: int, timeout: float | None, verbose: bool) -> None:
     """One worker: run ``n_trials`` trials of the shared study (in this process or a spawned one)."""
-    import torch
-
-    from ..runs import train
-
     optuna = _import_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not base.train.num_threads:
@@ -156,8 +156,6 @@ def search(base_cfg: RunConfig, out_dir: str | os.PathLike, *, n_trials: int, wo
                                 load_if_exists=True)
     _check_space(optuna, study, space)
     # load (and download) the data once before any worker starts, so workers don't race to fetch or cache it
-    from ..data.build import build_dataset
-
     build_dataset(base_cfg.data, progress=download_progress)
 
     shares = [n_trials // workers + (i < n_trials % workers) for i in range(workers)]
@@ -166,8 +164,6 @@ def search(base_cfg: RunConfig, out_dir: str | os.PathLike, *, n_trials: int, wo
     jobs = [(base_cfg, str(out), url, name, s, dict(space), seed + i, threads, timeout, verbose)
             for i, s in enumerate(shares)]
     if len(jobs) == 1:
-        import torch
-
         before = torch.get_num_threads()
         try:
             _worker(*jobs[0])

@@ -14,7 +14,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Callback", "EarlyStopping", "BestCheckpoint", "checkpoint_rule_text"]
+__all__ = ["Callback", "EarlyStopping", "BestCheckpoint"]
 
 
 class Callback:
@@ -135,14 +135,3 @@ class BestCheckpoint(Callback, _Monitor):
         self.best, self.best_epoch = state["best"], state["best_epoch"]
         self.top, self.top_se = state.get("top", self.best), state.get("top_se", float("nan"))
 
-
-def checkpoint_rule_text(checkpoint: dict[str, Any]) -> str:
-    """How a run's kept checkpoint was chosen, in words, from ``metrics[...]["checkpoint"]``."""
-    by = checkpoint.get("chosen_by", "val_auc")
-    if by == "last_epoch":
-        return "the last epoch (the validation split was training data)"
-    text = "chosen by " + {"val_auc": "validation AUC", "val_r2": "validation R²"}.get(by, str(by))
-    k = checkpoint.get("tolerance_se")
-    if k:
-        text += f" (the latest epoch within {k:g} standard error{'s' if k != 1 else ''} of the highest)"
-    return text

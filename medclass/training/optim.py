@@ -93,8 +93,11 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoc
     """
     total = cfg.epochs * steps_per_epoch
     if cfg.schedule == "onecycle":
+        # OneCycleLR divides by (pct_start * total - 1): a run of a few steps (one epoch of a small dataset) needs
+        # the warm-up to span more than one step, else it fails with ZeroDivisionError
+        pct = min(max(cfg.warmup, 1e-3, 1.01 / max(total, 1)), 0.99)
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
-                                                   total_steps=total, pct_start=max(cfg.warmup, 1e-3))
+                                                   total_steps=max(total, 1), pct_start=pct)
     if cfg.schedule == "multistep":
         # Milestones fall on epoch boundaries, as in the MedMNIST reference (epochs 50 and 75 of 100).
         bounds = [round(m * cfg.epochs) * steps_per_epoch for m in cfg.milestones]

@@ -50,6 +50,7 @@ class SanityResult:
     lr: float
     batch_accuracy: float
     advice: list[str] = field(default_factory=list)
+    stopped_early: bool = False  # the loss stayed at or below the threshold, so the remaining steps were skipped
 
     @property
     def start_loss(self) -> float:
@@ -88,7 +89,7 @@ def _mean(xs: Sequence[float]) -> float:
 def overfit_batches(model: nn.Module, task: Task, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                     batches: Sequence[tuple[torch.Tensor, torch.Tensor]], *, steps: int = 200,
                     threshold: float = 0.05, grad_clip: float = 0.0, amp: str = "off",
-                    progress: Callable[[int, float], None] | None = None) -> SanityResult:
+                    progress: Callable[[int, float], None] | None = None, settle: int = 3) -> SanityResult:
     """Train on the same ``batches`` (cycled) for ``steps`` optimisation steps and judge the loss curve.
 
     Works on deep copies of ``model``, ``optimizer`` and ``loss_fn`` (copied together, so the copied
@@ -102,6 +103,8 @@ def overfit_batches(model: nn.Module, task: Task, loss_fn: nn.Module, optimizer:
         threshold: the check passes when the final loss is at or below this value.
         grad_clip, amp: as in :class:`~medclass.training.TrainStep`.
         progress: ``fn(step, loss)`` after every step.
+        settle: stop early once this many consecutive rounds over the batches end at or below ``threshold``
+            (the check has then shown what it needs to); 0 always runs every step.
     """
     if not batches:
         raise ValueError("overfit_batches needs at least one batch; the training split is empty.")
@@ -111,6 +114,8 @@ def overfit_batches(model: nn.Module, task: Task, loss_fn: nn.Module, optimizer:
     step = TrainStep(model, task, loss_fn, optimizer, grad_clip=grad_clip, amp=amp)
     model.train()
     losses: list[float] = []
+    k = len(batches)
+    stopped = False
     for i in range(steps):
         x, y = batches[i % len(batches)]
         loss = step.loss(x, y)
@@ -120,10 +125,14 @@ def overfit_batches(model: nn.Module, task: Task, loss_fn: nn.Module, optimizer:
             progress(i + 1, value)
         if not math.isfinite(value):
             break
+        if settle and len(losses) >= settle * k and (len(losses) % k == 0) and all(
+                _mean(losses[j - k:j]) <= threshold for j in range(len(losses), len(losses) - settle * k, -k)):
+            stopped = i + 1 < steps
+            break
         step.update(loss)
     acc = _accuracy(model, task, batches, step) if math.isfinite(losses[-1]) else float("nan")
     result = SanityResult(losses, threshold, len(batches), sum(len(y) for _, y in batches),
-                          float(optimizer.param_groups[0]["lr"]), acc)
+                          float(optimizer.param_groups[0]["lr"]), acc, stopped_early=stopped)
     result.advice = _advice(result, steps)
     log.info("sanity check: loss %.4g -> %.4g over %d steps (%s)", result.start_loss, result.end_loss,
              len(losses), "pass" if result.passed else "fail")

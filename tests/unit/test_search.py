@@ -13,8 +13,8 @@ import torch
 from medclass.cli.main import main
 from medclass.config import build_config, config_to_dict
 from medclass.errors import ConfigError
+from medclass.run_folder import RunFolder
 from medclass.runs import train
-from medclass.runs.folder import RunFolder
 from medclass.search import AUGMENT_AT_FULL_STRENGTH, DEFAULT_SPACE, Categorical, Float, search, trial_overrides
 from tests.conftest import fast_config, make_npz
 

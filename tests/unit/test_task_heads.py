@@ -19,10 +19,10 @@ from medclass.evaluation.assess import _regression_weighted, weighted_quadratic_
 from medclass.evaluation.taxonomy import parse_taxonomy
 from medclass.models import apply_transfer, create_model, get_model_card, list_models
 from medclass.reports import build_report
+from medclass.run_folder import read_predictions
 from medclass.runs import ensemble_runs, evaluate_run, load_run, train
 from medclass.runs.compare import compare_runs
 from medclass.runs.explain import build_gallery
-from medclass.runs.predictions import read_predictions
 from medclass.tasks import CoralLoss, attach_coral_head, coral_probabilities, get_task
 
 
@@ -151,8 +151,8 @@ def test_regression_trains_selects_by_r2_and_reports_errors(graded, tmp_path):
     out = tmp_path / "preds.csv"
     assert main(["predict", str(run.path), str(graded.parent / "im000.png"), "--out", str(out)]) == 0
     header, row = out.read_text().splitlines()[:2]
-    assert header == "path,prediction,value" and float(row.split(",")[1]) == pytest.approx(float(row.split(",")[2]),
-                                                                                         rel=1e-4)
+    assert header == "index,p_0,path,prediction" and float(row.split(",")[1]) == pytest.approx(
+        float(row.split(",")[3]), rel=1e-4)
     other = train(_cfg(graded, epochs=3, label_columns=["value"], task="regression"), tmp_path / "reg1")
     ens = ensemble_runs([run.path, other.path], "test")
     assert ens["n"] == m["n"] and "r2" in ens and "operating_points_from" in ens["ensemble"]

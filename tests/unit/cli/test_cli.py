@@ -56,7 +56,8 @@ def test_train_evaluate_predict_round_trip(toy_npz, tmp_path, capsys):
     Image.fromarray(np.load(toy_npz)["test_images"][0]).save(img)
     assert main(["predict", str(run), str(img), "--out", str(tmp_path / "p.csv")]) == 0
     lines = (tmp_path / "p.csv").read_text().splitlines()
-    assert lines[0] == "path,prediction,p(0),p(1)" and lines[1].startswith(str(img))
+    # the columns of the run's own predictions files, so `evaluate --predictions` reads it once labels are added
+    assert lines[0] == "index,p_0,p_1,path,prediction" and lines[1].split(",")[3] == str(img)
     assert main(["predict", str(run), str(img)]) == 0
     assert "prediction" in capsys.readouterr().out
 

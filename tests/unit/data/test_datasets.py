@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from medclass.data import load_dataset, load_npz
+from medclass.data.datasets import load_dataset, load_npz
 from medclass.errors import ConfigError, DataError
 from tests.conftest import make_npz, needs_real_data
 

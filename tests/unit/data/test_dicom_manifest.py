@@ -19,7 +19,7 @@ from pydicom.data import get_testdata_file
 
 from medclass.config import DataConfig, config_from_dict
 from medclass.data.build import build_dataset
-from medclass.data.manifest import check_manifest
+from medclass.data.manifest_dataset import check_manifest
 from medclass.runs import evaluate_run, train
 
 from .test_manifest import read_rows, write_csv

@@ -13,7 +13,8 @@ from medclass.config import DataConfig, PreprocessConfig, config_from_dict
 from medclass.data.build import build_dataset
 from medclass.data.folders import import_folder
 from medclass.data.leakage import LeakageError
-from medclass.data.manifest import check_manifest, read_manifest
+from medclass.data.manifest import read_manifest
+from medclass.data.manifest_dataset import check_manifest
 from medclass.runs import evaluate_run, train
 
 
@@ -239,8 +240,8 @@ def test_metrics_record_the_checkpoint_chosen_on_validation(tmp_path):
 
 
 def test_resume_reuses_the_saved_split(tmp_path):
+    from medclass.run_folder import RunFolder
     from medclass.runs import resume
-    from medclass.runs.folder import RunFolder
 
     m = write_png_dataset(tmp_path)
     run = train(run_cfg(m, epochs=2), tmp_path / "run")

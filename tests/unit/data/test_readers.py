@@ -282,7 +282,8 @@ def test_identifying_header_fields_never_reach_results_errors_or_logs(tmp_path, 
     assert not [leak for t in texts for leak in _leaks(t)]
     # and the result holds only technical fields
     assert {f.name for f in dataclasses.fields(Decoded)} == {
-        "pixels", "source", "modality", "hounsfield", "window", "bit_depth", "value_range", "n_frames"}
+        "pixels", "source", "modality", "hounsfield", "window", "bit_depth", "value_range", "n_frames",
+        "photometric", "spacing"}
 
 
 def test_decoded_repr_is_short_and_holds_no_pixels():

@@ -20,8 +20,8 @@ import medclass.models.pretrained as pretrained_mod
 from medclass.errors import ConfigError
 from medclass.models import create_model, get_model_card, list_models, load_pretrained
 from medclass.models._builder import fold_linear_grid
+from medclass.models.checkpoint import save_weights
 from medclass.models.pretrained import adapt_input_channels
-from medclass.training.checkpoint import save_weights
 
 WITH_IMAGENET = [n for n in list_models() if get_model_card(n).imagenet_weights]
 

@@ -42,7 +42,7 @@ def test_cli_lists_the_zoo(capsys):
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
     header = out.splitlines()[0].split()
-    assert header[:4] == ["name", "family", "params", "(28"]
+    assert header[:4] == ["name", "family", "params", "min"]
     vgg = next(line for line in out.splitlines() if line.startswith("vgg16_bn "))
     assert "50.39M" in vgg and "torchvision" in vgg and "gradcam" in vgg
     assert "cam, gradcam" in next(line for line in out.splitlines() if line.startswith("resnet18 "))

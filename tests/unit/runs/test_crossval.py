@@ -11,10 +11,11 @@ from sklearn.metrics import roc_auc_score
 
 from medclass.config import replace
 from medclass.errors import ConfigError, RunFolderError
+from medclass.models import load_weights
+from medclass.run_folder import read_predictions
 from medclass.runs import RunFolder, cross_validate, ensemble_runs, evaluate_run, train
 from medclass.runs.crossval import read_predictions_with_meta
-from medclass.runs.predictions import read_predictions
-from medclass.training import Callback, load_weights
+from medclass.training import Callback
 from tests.conftest import fast_config
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from medclass.config import replace
 from medclass.errors import ConfigError, DataError, RunFolderError
+from medclass.run_folder import read_predictions
 from medclass.runs import ensemble_runs, evaluate_run, train
-from medclass.runs.predictions import read_predictions
 from medclass.training import Callback
 from tests.conftest import fast_config, make_npz
 

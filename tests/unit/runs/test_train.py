@@ -6,9 +6,10 @@ import torch
 
 from medclass.config import replace
 from medclass.errors import ConfigError, RunFolderError
+from medclass.models import load_weights
+from medclass.run_folder import read_predictions
 from medclass.runs import RunFolder, evaluate_run, load_run, resume, train
-from medclass.runs.predictions import read_predictions
-from medclass.training import Callback, load_weights
+from medclass.training import Callback
 from tests.conftest import fast_config
 
 
@@ -143,7 +144,7 @@ def test_predict_refuses_bad_input(toy_npz, tmp_path):
     from medclass.errors import DataError
 
     model = load_run(train(fast_config(toy_npz, epochs=1), tmp_path / "r").path)
-    with pytest.raises(DataError, match="must be uint8"):
+    with pytest.raises(DataError, match="must hold uint8"):
         model.predict_proba(np.zeros((2, 16, 16), np.float32))
     with pytest.raises(DataError, match="does not exist"):
         model.predict_proba([tmp_path / "missing.png"])

@@ -82,7 +82,7 @@ def test_best_checkpoint_tolerance_needs_a_standard_error_and_resumes():
 
 
 def test_checkpoint_rule_text_names_the_rule():
-    from medclass.training.callbacks import checkpoint_rule_text
+    from medclass.run_folder import checkpoint_rule_text
 
     assert checkpoint_rule_text({"chosen_by": "val_auc"}) == "chosen by validation AUC"
     assert checkpoint_rule_text({"chosen_by": "val_auc", "tolerance_se": 1.0}) == (

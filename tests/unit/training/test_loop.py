@@ -3,9 +3,11 @@ import torch
 from torch import nn
 
 from medclass.config import TrainConfig, replace
-from medclass.runs import RunFolder, resume, train
+from medclass.models import load_weights
+from medclass.run_folder import RunFolder
+from medclass.runs.train import prepare_training, resume, train
 from medclass.tasks import get_task
-from medclass.training import Callback, TrainStep, amp_enabled, build_optimizer, load_weights
+from medclass.training import Callback, TrainStep, amp_enabled, build_optimizer
 from tests.conftest import fast_config
 
 
@@ -62,10 +64,8 @@ class _ScriptedValidation(Callback):
 
 
 def test_plateau_schedule_steps_once_per_epoch_on_the_validation_loss(toy_npz, tmp_path):
-    from medclass.runs.train import _setup
-
     cfg = fast_config(toy_npz, epochs=5, schedule="plateau", plateau_patience=1, gamma=0.1, lr=0.01)
-    setup = _setup(cfg, RunFolder(tmp_path / "unused"), [_ScriptedValidation([1.0, 0.9, 0.95, 0.96, 0.5])], None)
+    setup = prepare_training(cfg, None, [_ScriptedValidation([1.0, 0.9, 0.95, 0.96, 0.5])])
     trainer = setup.trainer
     trainer.callbacks = [cb for cb in trainer.callbacks if type(cb).__name__ in ("_ScriptedValidation",)]
     history = trainer.fit()

@@ -26,7 +26,17 @@ def test_passes_with_learnable_labels_and_leaves_the_model_alone():
     model, r = _check("real")
     assert model.weight.grad is None  # the original was never trained
     assert r.passed and r.end_loss < 0.05 < r.start_loss and r.batch_accuracy == 1.0 and not r.advice
-    assert len(r.losses) == 200 and r.steps_to_threshold is not None and r.curve()[0] == (1, r.losses[0])
+    assert r.steps_to_threshold is not None and r.curve()[0] == (1, r.losses[0])
+    # it stops once the loss has stayed at or below the threshold for three rounds, not after all 200 steps
+    assert r.stopped_early and len(r.losses) == r.steps_to_threshold + 2 < 200
+    assert all(loss <= 0.05 for loss in r.losses[-3:])
+
+
+def test_settle_zero_runs_every_step():
+    model = nn.Linear(2, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=0.5)
+    r = overfit_batches(model, BINARY, nn.CrossEntropyLoss(), opt, [_batch("real")], steps=60, settle=0)
+    assert len(r.losses) == 60 and not r.stopped_early and r.passed
 
 
 def test_fails_when_the_labels_are_noise_for_a_small_model():

@@ -4,7 +4,7 @@
 network has to move?" with one table. The rungs, from least to most borrowed:
 
 ==============  ===================================================================================
-``handcrafted`` HOG + uniform-LBP histogram -> SVM (:mod:`medclass.baselines`); no network at all
+``handcrafted`` HOG + uniform-LBP histogram -> SVM (:mod:`medclass.runs.baselines`); no network at all
 ``scratch``     the network trained from random initialisation, every layer (``model.transfer=full``)
 ``deep-svm``    the source network's pooled features -> SVM, no training of the network (Bar et al. 2015)
 ``linear``      source weights, only the classifier trains (``model.transfer=linear``: a linear probe)
@@ -31,16 +31,22 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, RunFolderError, did_you_mean
-
-if TYPE_CHECKING:
-    from .config import RunConfig
-    from .data.datasets import ImageDataset
-from .utils.io import atomic_write_json, atomic_write_text
+from ..config import RunConfig, build_config, deep_merge
+from ..data.build import build_dataset
+from ..data.datasets import ImageDataset
+from ..errors import ConfigError, RunFolderError, did_you_mean
+from ..evaluation.assess import AssessConfig, assess
+from ..models.checkpoint import read_weights_metadata
+from ..run_folder import RunFolder, load_run_config
+from ..utils.io import atomic_write_json, atomic_write_text
+from .baselines import deep_features, fit_classifier, handcrafted_features
+from .environment import resolve_device
+from .evaluate import evaluate_run
+from .train import train
 
 __all__ = ["run_ladder", "RUNGS", "format_table"]
 
@@ -67,7 +73,7 @@ _NETWORK_RUNGS: dict[str, dict[str, Any]] = {
 def run_ladder(dataset: str, source: str | os.PathLike, out_dir: str | os.PathLike, *, epochs: int = 10,
                seed: int = 0, data_dir: str | None = None, model: str = "resnet18", width: int | None = None,
                size: int | None = None, source_epochs: int | None = None, backbone_lr_factor: float = 0.1,
-               n_boot: int = 2000, device: str = "auto", rungs: Sequence[str] = tuple(RUNGS),
+               n_boot: int = 2000, device: str = "auto", rungs: Sequence[str] | None = None,
                classifier: str = "svm", overrides: Mapping[str, Any] | None = None,
                overwrite: bool = False) -> dict[str, Any]:
     """Run the transfer ladder on ``dataset`` with the network of ``source``; write ``ladder.json`` and ``ladder.md``.
@@ -94,8 +100,7 @@ def run_ladder(dataset: str, source: str | os.PathLike, out_dir: str | os.PathLi
         The dict written to ``ladder.json``: ``{"dataset", "source", "rungs": [{"rung", "test": {"auc", "acc",
         "intervals"}, "val_auc", "chosen", "seconds", ...}], ...}``.
     """
-    from .config import build_config, deep_merge
-
+    rungs = tuple(RUNGS) if rungs is None else tuple(rungs)
     unknown = [r for r in rungs if r not in RUNGS]
     if unknown:
         raise ConfigError(f"Unknown ladder rung {unknown[0]!r}.{did_you_mean(unknown[0], RUNGS)} Rungs: "
@@ -145,23 +150,16 @@ def run_ladder(dataset: str, source: str | os.PathLike, out_dir: str | os.PathLi
 
 
 def _load(cfg: RunConfig) -> ImageDataset:
-    from .data.build import build_dataset
-
     return build_dataset(cfg.data)
 
 
 def _source_run(source: str | os.PathLike, out: Path, base: Mapping[str, Any], epochs: int,
                 overwrite: bool) -> tuple[Path, dict[str, Any]]:
     """The source run folder (trained here when ``source`` names a dataset) and what the table says about it."""
-    from .config import build_config, config_from_dict, deep_merge, load_yaml
-    from .runs.evaluate import evaluate_run
-    from .runs.folder import RunFolder
-    from .runs.train import train
-
     path = Path(source)
     if path.is_dir():
         folder = RunFolder(path).require_complete()
-        cfg = config_from_dict(load_yaml(folder.config))
+        cfg = load_run_config(folder)
         info = {"run": str(path), "dataset": cfg.data.dataset, "model": cfg.model.name, "width": cfg.model.width}
         test = folder.metrics("test")
         if test.is_file():
@@ -172,7 +170,7 @@ def _source_run(source: str | os.PathLike, out: Path, base: Mapping[str, Any], e
     cfg = build_config(overrides=deep_merge(base, {"data": {"dataset": str(source)}, "train": {"epochs": epochs}}))
     train(cfg, src_dir, overwrite=overwrite)
     metrics = evaluate_run(src_dir, "test")
-    cfg = config_from_dict(load_yaml(RunFolder(src_dir).config))
+    cfg = load_run_config(src_dir)
     return src_dir, {"run": str(src_dir), "dataset": str(source), "model": cfg.model.name, "width": cfg.model.width,
                      "epochs": cfg.train.epochs, "test_auc": metrics["auc"],
                      "seconds": round(time.perf_counter() - t0, 1)}
@@ -180,12 +178,6 @@ def _source_run(source: str | os.PathLike, out: Path, base: Mapping[str, Any], e
 
 def _network_rung(rung: str, base: Mapping[str, Any], run_dir: Path, source_dir: Path | None,
                   overwrite: bool) -> dict[str, Any]:
-    from .config import build_config, deep_merge
-    from .runs.evaluate import evaluate_run
-    from .runs.folder import RunFolder
-    from .runs.train import train
-    from .training.checkpoint import load_weights
-
     settings = dict(_NETWORK_RUNGS[rung])
     if rung != "scratch":
         settings["pretrained"] = str(source_dir)  # runs.train loads it (the classifier too, when shapes match)
@@ -193,16 +185,13 @@ def _network_rung(rung: str, base: Mapping[str, Any], run_dir: Path, source_dir:
     train(cfg, run_dir, overwrite=overwrite)
     m = evaluate_run(run_dir, "test")  # scored once, with the checkpoint chosen on validation
     # the checkpoint's own record of its choice (metrics/test.json's "checkpoint" block may lack it)
-    _, meta = load_weights(RunFolder(run_dir).best_weights)
+    meta = read_weights_metadata(RunFolder(run_dir).best_weights)
     return {"run": str(run_dir), "test": _summary(m), "val_auc": meta.get("val_auc"),
             "chosen": f"epoch {meta.get('epoch')}"}
 
 
 def _feature_rung(rung: str, ds: ImageDataset, source_dir: Path | None, classifier: str, seed: int, device: str,
                   n_boot: int) -> dict[str, Any]:
-    from .baselines import deep_features, fit_classifier, handcrafted_features
-    from .runs.environment import resolve_device
-
     splits = ("train", "val", "test")
     if rung == "handcrafted":
         X = {s: handcrafted_features(ds.split(s).images) for s in splits}
@@ -219,8 +208,6 @@ def _feature_rung(rung: str, ds: ImageDataset, source_dir: Path | None, classifi
 
 def _score(ds: ImageDataset, test_probs: np.ndarray, val_probs: np.ndarray, n_boot: int, seed: int) -> dict[str, Any]:
     """The one place the feature rungs read test labels: after their test probabilities are fixed."""
-    from .evaluation.assess import AssessConfig, assess
-
     result = assess(ds.split("test").labels, test_probs, ds.task, ds.labels, positive_label=ds.positive_label,
                     val=(ds.split("val").labels, val_probs), cfg=AssessConfig(n_boot=n_boot, seed=seed))
     return {**result.pop("metrics"), **result}

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from medclass import baselines
-from medclass.baselines import deep_features, fit_classifier, handcrafted_features
 from medclass.data.datasets import load_npz
 from medclass.errors import ConfigError, DataError
+from medclass.runs import baselines
+from medclass.runs.baselines import deep_features, fit_classifier, handcrafted_features
 from tests.conftest import fast_config, make_npz
 
 

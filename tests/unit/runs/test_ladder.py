@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from medclass import baselines, ladder
 from medclass.cli.main import main
 from medclass.errors import ConfigError, RunFolderError
-from medclass.ladder import RUNGS, run_ladder
-from medclass.training.checkpoint import load_weights
+from medclass.models.checkpoint import load_weights
+from medclass.runs import ladder
+from medclass.runs.ladder import RUNGS, run_ladder
 from tests.conftest import make_npz
 
 FAST = {"train": {"batch_size": 16, "lr": 3e-3}, "eval": {"batch_size": 64}}
@@ -61,7 +61,7 @@ def test_test_labels_are_read_only_when_scoring(tmp_path, monkeypatch):
     """The feature rungs' choices are made before the one call that reads the test labels."""
     target = make_npz(tmp_path / "t.npz")
     events = []
-    real_fit, real_score = baselines.fit_classifier, ladder._score
+    real_fit, real_score = ladder.fit_classifier, ladder._score
 
     def fit(*args, **kwargs):
         assert len(args) == 5  # train X/y, val X/y, test X: no test labels
@@ -72,7 +72,7 @@ def test_test_labels_are_read_only_when_scoring(tmp_path, monkeypatch):
         events.append("score")
         return real_score(ds, test_probs, *args)
 
-    monkeypatch.setattr(baselines, "fit_classifier", fit)
+    monkeypatch.setattr(ladder, "fit_classifier", fit)
     monkeypatch.setattr(ladder, "_score", score)
     run_ladder(str(target), "unused", tmp_path / "out", rungs=("handcrafted",), n_boot=100, device="cpu")
     assert events == ["fit", "score"]

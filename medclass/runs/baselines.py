@@ -27,8 +27,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from skimage.color import rgb2gray
+from skimage.feature import hog, local_binary_pattern
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 
-from .errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
+from ..models.features import extract_features
+from ..run_folder import RunFolder
+from .predict import load_run
 
 __all__ = ["handcrafted_features", "deep_features", "fit_classifier", "BaselineResult", "CLASSIFIERS", "C_GRID"]
 
@@ -44,8 +56,6 @@ def _grey(images: np.ndarray) -> np.ndarray:
     if images.ndim == 4 and images.shape[-1] == 1:
         return images[..., 0]
     if images.ndim == 4 and images.shape[-1] == 3:
-        from skimage.color import rgb2gray
-
         return np.round(rgb2gray(images) * 255).astype(np.uint8)  # rgb2gray scales uint8 input to [0, 1]
     if images.ndim == 3:
         return images
@@ -65,8 +75,6 @@ def handcrafted_features(images: np.ndarray, *, cells: int = 4, orientations: in
         lbp_points, lbp_radius: the LBP neighbourhood; with ``method="uniform"`` there are ``P + 2`` codes, whose
             normalised histogram over the image is appended.
     """
-    from skimage.feature import hog, local_binary_pattern
-
     grey = _grey(images)
     if len(grey) == 0:
         raise DataError("Hand-crafted features got no images (an empty split).")
@@ -100,33 +108,20 @@ def deep_features(run_dir: str | os.PathLike, images: np.ndarray, *, device: str
         batch_size: images per forward pass.
         layer: a module name for intermediate features; ``None``: the pre-logits features.
     """
-    import torch
-
-    from .models.features import extract_features
-    from .runs.folder import RunFolder
-    from .runs.train import build_model
-    from .training.checkpoint import load_weights
-    from .transforms import Normalizer
-    from .transforms.intensity import to_float
-
     folder = RunFolder(run_dir)
     if not folder.best_weights.is_file():
         raise ConfigError(f"'{run_dir}' has no best checkpoint ('{folder.best_weights}'). Give the --out folder "
                           f"of a finished training run.")
-    state, meta = load_weights(folder.best_weights)
+    model = load_run(folder.path, device=device)
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[..., None]
-    if images.ndim != 4 or images.shape[-1] != meta["in_chans"]:
-        raise DataError(f"The run '{run_dir}' takes {meta['in_chans']}-channel images, but the images given are "
+    if images.ndim != 4 or images.shape[-1] != model.in_chans_:
+        raise DataError(f"The run '{run_dir}' takes {model.in_chans_}-channel images, but the images given are "
                         f"shaped {images.shape} (N, H, W, C). Use a source run trained on images with the same "
                         f"number of channels.")
-    model = build_model(meta).to(device)
-    model.load_state_dict(state)
-    norm = Normalizer.from_meta(meta)
-    tensor = torch.from_numpy(np.ascontiguousarray(images))
-    batches = (norm(to_float(tensor[i:i + batch_size]).to(device)) for i in range(0, len(tensor), batch_size))
-    return extract_features(model, batches, layer=layer)
+    batches = (model.to_tensor(images[i:i + batch_size]) for i in range(0, len(images), batch_size))
+    return extract_features(model.model, batches, layer=layer)
 
 
 @dataclass
@@ -141,8 +136,6 @@ class BaselineResult:
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
     if len(np.unique(y)) < 2:
         return float("nan")
     if p.shape[1] == 2:
@@ -161,12 +154,6 @@ def _full_proba(clf, X: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def _make(classifier: str, C: float, cv):
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
-
     if classifier == "svm":
         # Platt scaling fitted by internal cross-validation on train (SVC(probability=True) is deprecated)
         est = CalibratedClassifierCV(SVC(C=C, kernel="rbf"), method="sigmoid", cv=cv, ensemble=False)
@@ -205,8 +192,6 @@ def fit_classifier(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, 
         raise DataError(f"The training split holds one class only ({np.unique(y_train).tolist()}); a classifier "
                         f"needs at least two.")
     n_classes = int(n_classes or max(y_train.max(), y_val.max()) + 1)
-    from sklearn.model_selection import StratifiedKFold
-
     folds = int(min(5, np.bincount(y_train).clip(min=1)[np.unique(y_train)].min()))
     if folds < 2:
         raise DataError(f"A class has a single training example (class counts {np.bincount(y_train).tolist()}); "
