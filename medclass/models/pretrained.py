@@ -217,7 +217,7 @@ def _timm_weights(name: str, arch: str) -> dict[str, torch.Tensor]:
     state = _decode(data, path, what, fix)
     try:  # timm's own filter (key renames, resampling) on the tensors read above; timm reads no file here
         model = timm.create_model(arch, pretrained=True,
-                                  pretrained_cfg_overlay=dict(state_dict=state, custom_load=False))
+                                  pretrained_cfg_overlay={"state_dict": state, "custom_load": False})
     except RuntimeError as e:
         raise CheckpointError(f"{what} does not fit timm's {arch} ({_reason(e)}). {fix}") from None
     return model.state_dict()

@@ -209,9 +209,10 @@ def test_hf_cache_blob_that_is_not_its_sha256_is_refused_before_it_is_read(tmp_p
     data = torch_payload(tmp_path / "pytorch_model.bin", marker).read_bytes()
     published = "0123456789abcdef" * 4
     snapshot = put_in_hf_cache(TIMM_REPO, "pytorch_model.bin", data, blob=published)
-    with pytest.raises(CheckpointError, match=rf"'{re.escape(str(snapshot))}', is not the file the hub published: its SHA-256 is "
-                                              rf"{hashlib.sha256(data).hexdigest()[:16]}\.\.\., but it is stored as "
-                                              rf"blob '{published}'\. It was not loaded\. Delete the folder"):
+    expected = (rf"'{re.escape(str(snapshot))}', is not the file the hub published: its SHA-256 is "
+                rf"{hashlib.sha256(data).hexdigest()[:16]}\.\.\., but it is stored as blob '{published}'\. It was "
+                rf"not loaded\. Delete the folder")
+    with pytest.raises(CheckpointError, match=expected):
         create_model("convnext_atto", num_classes=2, pretrained="imagenet")
     assert not marker.exists()
 
@@ -260,8 +261,8 @@ def test_damaged_safetensors_file_is_a_clear_error(tmp_path, marker, damage):
             "pickle": pickle.dumps(Payload(marker), protocol=2)}[damage]
     path = tmp_path / "weights.safetensors"
     path.write_bytes(data)
-    with pytest.raises(CheckpointError, match=rf"Weights file '{re.escape(str(path))}' is damaged or not a safetensors file "
-                                              rf"\(Error while deserializing.*\)\. It may be damaged"):
+    expected = rf"Weights file '{re.escape(str(path))}' is damaged or not a safetensors file \(Error while .+\)\. It"
+    with pytest.raises(CheckpointError, match=expected):
         create_model("resnet18", num_classes=2, pretrained=path)
     assert not marker.exists()
 
@@ -274,7 +275,7 @@ def test_run_folder_with_a_bad_best_checkpoint(tmp_path, marker, content):
         best.write_bytes(b"\x00not a safetensors file at all")
     else:
         torch_payload(best, marker)
-    with pytest.raises(CheckpointError, match=rf"Checkpoint '{re.escape(str(best))}' is corrupted or truncated .*Re-run training"):
+    with pytest.raises(CheckpointError, match=rf"Checkpoint '{re.escape(str(best))}' is corrupted .*Re-run training"):
         create_model("resnet9", num_classes=2, width=8, pretrained=tmp_path / "run")
     assert not marker.exists()
 

@@ -125,8 +125,8 @@ def test_timm_imagenet_offline_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(torch.hub, "download_url_to_file", _offline_download)
     with pytest.raises(ConfigError, match=r"vit_tiny .*Hugging Face cache.*https://huggingface.co/timm/"
-                                          r"vit_tiny_patch16_224.augreg_in21k_ft_in1k/resolve/main/model.safetensors by hand.*"
-                                          r"model.pretrained=PATH"):
+                                          r"vit_tiny_patch16_224.augreg_in21k_ft_in1k/resolve/main/model.safetensors "
+                                          r"by hand.*model.pretrained=PATH"):
         create_model("vit_tiny", num_classes=2, pretrained=True)
 
 
@@ -135,8 +135,8 @@ def test_damaged_cache_file_says_to_delete_it(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "download_url_to_file", _offline_download)
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
     (tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth").write_bytes(b"truncated")
-    with pytest.raises(CheckpointError, match="resnet18-f37072fd.pth', is not the published file: its SHA-256 "
-                                              "begins with [0-9a-f]{8}, but the file name says f37072fd.*Delete the file"):
+    with pytest.raises(CheckpointError, match="resnet18-f37072fd.pth', is not the published file: its SHA-256 begins "
+                                              "with [0-9a-f]{8}, but the file name says f37072fd.*Delete the file"):
         create_model("resnet18", num_classes=2, pretrained="imagenet")
 
 
