@@ -2,15 +2,14 @@
 
 :func:`load_pretrained` reads a state dict from one of three sources:
 
-- ``"imagenet"``: the weights named on the model card. torchvision's are read with the weights enum
-  (``ResNet18_Weights.DEFAULT.get_state_dict()``), which downloads into, or reads from, torch hub's
-  cache (``torch.hub.get_dir()``, i.e. ``$TORCH_HOME/hub``); timm's with ``timm.create_model(...,
-  pretrained=True)``, cached by Hugging Face Hub. Offline, with nothing cached, this is a
-  :class:`~medclass.errors.ConfigError` that names the cache file and the URL to fetch by hand: never a
-  silent random initialisation.
-- a weights file: ``.safetensors`` (``safetensors.torch.load_file``) or ``.pth`` / ``.pt`` / ``.bin``
-  (``torch.load(weights_only=True)``: no pickled code runs); a ``{"state_dict": ...}`` or ``{"model": ...}``
-  wrapper and a ``module.`` prefix (DataParallel) are unwrapped.
+- ``"imagenet"``: the weights named on the model card. torchvision's file is looked up in torch hub's cache
+  (``torch.hub.get_dir()/checkpoints``, i.e. ``$TORCH_HOME/hub``) under the name of its URL, and downloaded
+  there when missing; timm's come from the Hugging Face Hub cache (``model.safetensors`` before
+  ``pytorch_model.bin``), downloaded with ``hf_hub_download`` when missing. Offline, with nothing cached,
+  this is a :class:`~medclass.errors.ConfigError` that names the cache file and the URL to fetch by hand:
+  never a silent random initialisation.
+- a weights file: ``.safetensors`` or ``.pth`` / ``.pt`` / ``.bin``; a ``{"state_dict": ...}`` or
+  ``{"model": ...}`` wrapper and a ``module.`` prefix (DataParallel) are unwrapped.
 - a medclass run folder: its ``checkpoints/best.safetensors``, which must come from the same architecture.
 
 The state dict is then fitted to the model, as timm's ``load_pretrained`` does: the model's own
@@ -23,18 +22,33 @@ ImageNet one) keeps its initialisation; a classifier of another shape (another `
 re-initialised. Anything else missing or of the wrong shape is an error, since it means the weights belong
 to another architecture or width. What was skipped or adapted is logged and returned as a
 :class:`LoadReport`.
+
+No weights file runs code when it is read, wherever it comes from: safetensors holds only tensors, and
+everything else goes through ``torch.load(weights_only=True)``, which refuses pickled objects other than
+tensors and containers (torch.hub and torchvision's ``get_state_dict`` default to ``weights_only=False``,
+so they are not used). Cached files are hash-checked before they are read, on the bytes that are then
+loaded: a torchvision file against the SHA-256 prefix in its name (torch.hub's ``check_hash``
+convention, ``resnet18-f37072fd.pth``), a Hugging Face file against the SHA-256 its blob is stored under
+(for LFS files, the hash the hub sent). A file that fails either check is a
+:class:`~medclass.errors.CheckpointError` that names it and says to delete it. The blob name is written by
+whoever wrote the cache, so the check catches damage and careless replacement; it is
+``weights_only=True`` that keeps a deliberate payload from running.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
 from torch import nn
+from torch.hub import HASH_REGEX
 
 from ..errors import CheckpointError, ConfigError, did_you_mean
 from ._registry import ModelCard, get_model_card, list_models
@@ -46,6 +60,7 @@ log = logging.getLogger(__name__)
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "state_dict_ema", "module")
 _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
@@ -89,7 +104,8 @@ def load_pretrained(model: nn.Module, name: str, source: str | os.PathLike, *, i
     Raises:
         ConfigError: unknown source, ImageNet weights unavailable (offline, not cached), or weights that do
             not fit the architecture.
-        CheckpointError: a damaged weights file.
+        CheckpointError: a damaged weights file, one that pickles more than tensors (it is not run), or a
+            cached file whose SHA-256 is not the published one.
     """
     card = get_model_card(name)
     state, origin = read_state_dict(source, name)
@@ -141,56 +157,130 @@ def _torchvision_weights(name: str, enum_name: str) -> dict[str, torch.Tensor]:
 
     weights = getattr(torchvision.models, enum_name).DEFAULT
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
-    try:
-        return weights.get_state_dict(progress=True, check_hash=True)
-    except Exception as e:  # urllib, socket, hash and unpickling errors all mean the same here
-        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
-        if cached.is_file():
-            raise ConfigError(f"The cached ImageNet weights for {name}, '{cached}', could not be read ({reason}). "
-                              f"Delete the file so it is downloaded again, or download {weights.url} by hand and "
-                              f"pass its path as model.pretrained=PATH.") from None
-        raise ConfigError(f"ImageNet weights for {name} ({weights}) are not in the torch hub cache and could not "
-                          f"be downloaded ({reason}). Download {weights.url} by hand and put it at '{cached}' (the "
-                          f"cache is torch.hub.get_dir(), under $TORCH_HOME), or pass the file as "
-                          f"model.pretrained=PATH.") from None
+    match = HASH_REGEX.search(cached.name)  # torch.hub's convention: <name>-<first hex digits of the SHA-256>.pth
+    prefix = match.group(1) if match and match.group(1) else None
+    checked = (f"its SHA-256 must begin with {prefix}, and it is read with torch.load(weights_only=True), so no "
+               f"code in it runs" if prefix else "it is read with torch.load(weights_only=True), so no code in it runs")
+    if not cached.is_file():
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(weights.url, str(cached), hash_prefix=prefix, progress=True)
+        except Exception as e:  # urllib, socket, disk and hash errors all mean the same here
+            raise ConfigError(f"ImageNet weights for {name} ({weights}) are not in the torch hub cache and could not "
+                              f"be downloaded ({_reason(e)}). Download {weights.url} by hand and put it at "
+                              f"'{cached}' (the cache is torch.hub.get_dir(), under $TORCH_HOME): {checked}. Or pass "
+                              f"the file as model.pretrained=PATH.") from None
+    what = f"The cached ImageNet weights file for {name}, '{cached}',"
+    fix = (f"It was not loaded. Delete the file so it is downloaded again, or download {weights.url} by hand and "
+           f"put it there ({checked}).")
+    data = _read_bytes(cached, what, fix)  # hashed and loaded from the same bytes: no change in between
+    if prefix:
+        digest = hashlib.sha256(data).hexdigest()
+        if not digest.startswith(prefix):
+            raise CheckpointError(f"{what} is not the published file: its SHA-256 begins with "
+                                  f"{digest[:len(prefix)]}, but the file name says {prefix}. {fix}")
+    return _decode(data, cached, what, fix)
 
 
 def _timm_weights(name: str, arch: str) -> dict[str, torch.Tensor]:
     import timm
+    from huggingface_hub import constants
 
+    cfg = timm.models.get_pretrained_cfg(arch)
+    hub_id, _, revision = (getattr(cfg, "hf_hub_id", None) or f"timm/{arch}").partition("@")
+    wanted = getattr(cfg, "hf_hub_filename", None) or "pytorch_model.bin"
+    safe = "model.safetensors" if wanted == "pytorch_model.bin" else str(Path(wanted).with_suffix(".safetensors"))
+    names = list(dict.fromkeys([safe, wanted]))  # no pickle first
     try:
-        return timm.create_model(arch, pretrained=True).state_dict()
-    except Exception as e:  # huggingface_hub, urllib and socket errors all mean the same here
-        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
-        cfg = timm.models.get_pretrained_cfg(arch)
-        hub_id = getattr(cfg, "hf_hub_id", None) or f"timm/{arch}"
+        path = _hub_file(hub_id, names, revision or None)
+    except Exception as e:  # huggingface_hub, httpx and socket errors all mean the same here
+        cache = constants.HF_HUB_CACHE
+        raise ConfigError(f"ImageNet weights for {name} (timm {arch}) are not in the Hugging Face cache ('{cache}') "
+                          f"and could not be downloaded ({_reason(e)}). Download "
+                          f"https://huggingface.co/{hub_id}/resolve/main/{names[0]} by hand and pass it as "
+                          f"model.pretrained=PATH (a .safetensors file holds only tensors: no code in it runs), or "
+                          f"fill the cache where the hub is reachable with `hf download {hub_id} {names[0]} "
+                          f"--cache-dir '{cache}'` (cached files are checked against the SHA-256 they are stored "
+                          f"under).") from None
+    blob = path.resolve()  # snapshots/<commit>/<file> links to blobs/<sha256> for files stored with LFS
+    repo_dir = blob.parents[1] if blob.parent.name == "blobs" else path.parents[2]
+    what = f"The cached ImageNet weights file for {name}, '{path}',"
+    fix = f"It was not loaded. Delete the folder '{repo_dir}' so it is downloaded again."
+    data = _read_bytes(blob, what, fix)  # hashed and loaded from the same bytes: no change in between
+    if _SHA256.fullmatch(blob.name):
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != blob.name:
+            raise CheckpointError(f"{what} is not the file the hub published: its SHA-256 is {digest[:16]}..., "
+                                  f"but it is stored as blob '{blob.name}'. {fix}")
+    else:
+        log.warning("%s: '%s' is not linked to a blob named by its SHA-256 (a cache without symlinks?), so its hash "
+                    "was not checked; it is read without running code.", name, path)
+    state = _decode(data, path, what, fix)
+    try:  # timm's own filter (key renames, resampling) on the tensors read above; timm reads no file here
+        model = timm.create_model(arch, pretrained=True,
+                                  pretrained_cfg_overlay={"state_dict": state, "custom_load": False})
+    except RuntimeError as e:
+        raise CheckpointError(f"{what} does not fit timm's {arch} ({_reason(e)}). {fix}") from None
+    return model.state_dict()
+
+
+def _hub_file(repo_id: str, names: list[str], revision: str | None) -> Path:
+    """The first of ``names`` in the Hugging Face cache, else the first the hub has, downloaded."""
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    for filename in names:
+        cached = try_to_load_from_cache(repo_id, filename, revision=revision)
+        if isinstance(cached, str):
+            return Path(cached)
+    for filename in names[:-1]:
         try:
-            from huggingface_hub.constants import HF_HUB_CACHE as cache
-        except ImportError:  # pragma: no cover - huggingface_hub comes with timm
-            cache = "~/.cache/huggingface/hub"
-        raise ConfigError(f"ImageNet weights for {name} (timm {arch}) are not in the Hugging Face cache "
-                          f"('{cache}') and could not be downloaded ({reason}). Download "
-                          f"https://huggingface.co/{hub_id}/resolve/main/model.safetensors by hand and pass it as "
-                          f"model.pretrained=PATH (or run once online to fill the cache).") from None
+            return Path(hf_hub_download(repo_id, filename, revision=revision))
+        except EntryNotFoundError as e:  # the hub has no such file: try the next; offline, stop here
+            if isinstance(e, LocalEntryNotFoundError):
+                raise
+    return Path(hf_hub_download(repo_id, names[-1], revision=revision))
 
 
 def _read_file(path: Path) -> dict[str, torch.Tensor]:
+    what = f"Weights file '{path}'"
+    fix = ("It may be damaged, or pickle objects other than tensors; save model.state_dict() instead, or convert "
+           "it to .safetensors.")
+    return _decode(_read_bytes(path, what, fix), path, what, fix)
+
+
+def _read_bytes(path: Path, what: str, fix: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{what} could not be opened ({_reason(e)}). {fix}") from None
+
+
+def _decode(data: bytes, path: Path, what: str, fix: str) -> dict[str, torch.Tensor]:
+    """The tensors in the bytes of a weights file, without running code (``what`` and ``fix`` word the error)."""
     if path.suffix.lower() == ".safetensors":
         from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from safetensors.torch import load
 
         try:
-            return load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as e:
-            raise CheckpointError(f"Weights file '{path}' is damaged or not a safetensors file ({e}).") from None
+            return load(data)
+        except (SafetensorError, ValueError) as e:
+            raise CheckpointError(f"{what} is damaged or not a safetensors file ({e}). {fix}") from None
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError, EOFError... for damaged or code-carrying files
-        raise CheckpointError(
-            f"Weights file '{path}' could not be read with torch.load(weights_only=True) "
-            f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). It may be damaged, or "
-            f"pickle whole objects; save model.state_dict() instead, or convert it to .safetensors.") from None
+        raise CheckpointError(f"{what} could not be read with torch.load(weights_only=True), which runs no "
+                              f"code ({_reason(e)}). {fix}") from None
     return _unwrap(obj, path)
+
+
+def _reason(e: BaseException) -> str:
+    """A one-line cause for a message; for files torch refuses, what it refused, not its advice to load anyway."""
+    text = str(e)
+    if "weights only load failed" in text.lower():  # torch's UnpicklingError for a file with code in it
+        what = re.search(r"Unsupported (?:global: GLOBAL [\w.]+|operand \d+)", text)
+        return f"it pickles more than tensors{f': {what.group(0)}' if what else ''}"
+    return f"{type(e).__name__}: {text.strip().splitlines()[0][:200]}" if text.strip() else type(e).__name__
 
 
 def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:

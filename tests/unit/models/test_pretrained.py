@@ -6,6 +6,7 @@ replaced by functions that raise, as they do offline.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 import urllib.error
@@ -17,7 +18,7 @@ import torchvision
 from safetensors.torch import save_file
 
 import medclass.models.pretrained as pretrained_mod
-from medclass.errors import ConfigError
+from medclass.errors import CheckpointError, ConfigError
 from medclass.models import create_model, get_model_card, list_models, load_pretrained
 from medclass.models._builder import fold_linear_grid
 from medclass.models.checkpoint import save_weights
@@ -95,9 +96,13 @@ def test_safetensors_file_and_same_shape_head_is_kept(tmp_path, resnet18_imagene
 def test_imagenet_from_the_torch_hub_cache_without_network(tmp_path, monkeypatch, resnet18_imagenet_like):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setattr(torch.hub, "download_url_to_file", _offline_download)
-    url = torchvision.models.ResNet18_Weights.DEFAULT.url
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-    torch.save(resnet18_imagenet_like, tmp_path / "hub" / "checkpoints" / url.rsplit("/", 1)[1])
+    fake = tmp_path / "hub" / "checkpoints" / "fake.pth"
+    torch.save(resnet18_imagenet_like, fake)
+    # cached files are hash-checked, so name the fake by its own SHA-256 and point the weights' URL at that name
+    name = f"resnet18-{hashlib.sha256(fake.read_bytes()).hexdigest()[:8]}.pth"
+    fake.rename(fake.with_name(name))
+    monkeypatch.setattr(torchvision.models.ResNet18_Weights.DEFAULT.value, "url", f"https://example.org/{name}")
     model = create_model("resnet18", num_classes=2, in_chans=3, input_size=224, pretrained="imagenet")
     assert torch.equal(model.conv1.weight, resnet18_imagenet_like["conv1.weight"])
 
@@ -113,12 +118,15 @@ def test_imagenet_offline_is_a_clear_error(tmp_path, monkeypatch):
     assert "https://download.pytorch.org/models/densenet121-a639ec97.pth" in msg and "model.pretrained=PATH" in msg
 
 
-def test_timm_imagenet_offline_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(timm.models._hub, "hf_hub_download", _offline_download)
-    monkeypatch.setattr(timm.models._hub, "download_url_to_file", _offline_download, raising=False)
+def test_timm_imagenet_offline_is_a_clear_error(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))  # read at import: patch it
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(torch.hub, "download_url_to_file", _offline_download)
     with pytest.raises(ConfigError, match=r"vit_tiny .*Hugging Face cache.*https://huggingface.co/timm/"
-                                          r"vit_tiny_patch16_224.augreg_in21k_ft_in1k/.*model.pretrained=PATH"):
+                                          r"vit_tiny_patch16_224.augreg_in21k_ft_in1k/resolve/main/model.safetensors "
+                                          r"by hand.*model.pretrained=PATH"):
         create_model("vit_tiny", num_classes=2, pretrained=True)
 
 
@@ -127,7 +135,8 @@ def test_damaged_cache_file_says_to_delete_it(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "download_url_to_file", _offline_download)
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
     (tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth").write_bytes(b"truncated")
-    with pytest.raises(ConfigError, match="resnet18-f37072fd.pth', could not be read .*Delete the file"):
+    with pytest.raises(CheckpointError, match="resnet18-f37072fd.pth', is not the published file: its SHA-256 begins "
+                                              "with [0-9a-f]{8}, but the file name says f37072fd.*Delete the file"):
         create_model("resnet18", num_classes=2, pretrained="imagenet")
 
 
