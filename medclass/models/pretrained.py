@@ -46,7 +46,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+import timm
 import torch
+import torchvision
+from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+from safetensors import SafetensorError
+from safetensors.torch import load
+from timm.models import adapt_input_conv
 from torch import nn
 from torch.hub import HASH_REGEX
 
@@ -153,7 +160,6 @@ def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
 
 
 def _torchvision_weights(name: str, enum_name: str) -> dict[str, torch.Tensor]:
-    import torchvision
 
     weights = getattr(torchvision.models, enum_name).DEFAULT
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
@@ -183,8 +189,6 @@ def _torchvision_weights(name: str, enum_name: str) -> dict[str, torch.Tensor]:
 
 
 def _timm_weights(name: str, arch: str) -> dict[str, torch.Tensor]:
-    import timm
-    from huggingface_hub import constants
 
     cfg = timm.models.get_pretrained_cfg(arch)
     hub_id, _, revision = (getattr(cfg, "hf_hub_id", None) or f"timm/{arch}").partition("@")
@@ -226,9 +230,6 @@ def _timm_weights(name: str, arch: str) -> dict[str, torch.Tensor]:
 
 def _hub_file(repo_id: str, names: list[str], revision: str | None) -> Path:
     """The first of ``names`` in the Hugging Face cache, else the first the hub has, downloaded."""
-    from huggingface_hub import hf_hub_download, try_to_load_from_cache
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
-
     for filename in names:
         cached = try_to_load_from_cache(repo_id, filename, revision=revision)
         if isinstance(cached, str):
@@ -259,8 +260,6 @@ def _read_bytes(path: Path, what: str, fix: str) -> bytes:
 def _decode(data: bytes, path: Path, what: str, fix: str) -> dict[str, torch.Tensor]:
     """The tensors in the bytes of a weights file, without running code (``what`` and ``fix`` word the error)."""
     if path.suffix.lower() == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load
 
         try:
             return load(data)
@@ -322,7 +321,6 @@ def adapt_input_channels(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
     if c == in_chans:
         return weight
     if c == 3:
-        from timm.models import adapt_input_conv
 
         return adapt_input_conv(in_chans, weight)
     reps = -(-in_chans // c)

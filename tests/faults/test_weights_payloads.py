@@ -25,7 +25,7 @@ from safetensors.torch import save as st_save
 
 from medclass.errors import CheckpointError, ConfigError
 from medclass.models import create_model
-from medclass.training.checkpoint import load_state
+from medclass.training.state import load_state
 
 pytestmark = pytest.mark.faults
 
