@@ -160,7 +160,6 @@ def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
 
 
 def _torchvision_weights(name: str, enum_name: str) -> dict[str, torch.Tensor]:
-
     weights = getattr(torchvision.models, enum_name).DEFAULT
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
     match = HASH_REGEX.search(cached.name)  # torch.hub's convention: <name>-<first hex digits of the SHA-256>.pth
@@ -189,7 +188,6 @@ def _torchvision_weights(name: str, enum_name: str) -> dict[str, torch.Tensor]:
 
 
 def _timm_weights(name: str, arch: str) -> dict[str, torch.Tensor]:
-
     cfg = timm.models.get_pretrained_cfg(arch)
     hub_id, _, revision = (getattr(cfg, "hf_hub_id", None) or f"timm/{arch}").partition("@")
     wanted = getattr(cfg, "hf_hub_filename", None) or "pytorch_model.bin"
