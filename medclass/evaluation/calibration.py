@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
@@ -66,7 +68,7 @@ def reliability_bins(y_true: np.ndarray, prob_pos: np.ndarray, n_bins: int = 10,
         groups = np.array_split(order, n_bins)
         for k, members in enumerate(groups):
             idx[members] = k
-        inner = [(p[a[-1]] + p[b[0]]) / 2 for a, b in zip(groups[:-1], groups[1:])]
+        inner = [(p[a[-1]] + p[b[0]]) / 2 for a, b in itertools.pairwise(groups)]
         edges = np.array([0.0, *inner, 1.0])
     count = np.bincount(idx, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
