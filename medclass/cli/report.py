@@ -11,12 +11,16 @@ def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder, scored with medclass evaluate")
     p.add_argument("--split", default="test", choices=("val", "test"), help="split the report presents")
     p.add_argument("--out", metavar="FILE.html", help="where to write it (default RUN_DIR/report.html)")
+    p.add_argument("--no-gallery", action="store_true", help="do not build a missing heatmap gallery (the report "
+                                                             "then names the command that builds it)")
+    p.add_argument("--data-dir", metavar="DIR", help="where the dataset is on this machine (for the gallery)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reports.html import build_report  # imported when the command runs (matplotlib)
+    from ..runs.report import write_report  # imported when the command runs (matplotlib, PyTorch)
 
-    path = build_report(args.run_dir, split=args.split, out=args.out)
+    path = write_report(args.run_dir, split=args.split, out=args.out, gallery=not args.no_gallery,
+                        data_dir=args.data_dir)
     print(f"report: {path.resolve()}")
     return 0

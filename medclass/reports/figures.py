@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 __all__ = ["training_curves", "roc_pr_curves", "confusion_matrices", "reliability_diagram", "heatmap_overlay",
-           "volume_montage", "filter_grid", "activation_grid"]
+           "heatmap_panels", "volume_montage", "filter_grid", "activation_grid"]
 
 _OP_STYLE = {"default": ("o", "tab:gray"), "youden": ("s", "tab:green"), "high_sensitivity": ("^", "tab:red"),
              "high_specificity": ("v", "tab:purple")}
@@ -72,7 +72,7 @@ def roc_pr_curves(curves: dict, auc: dict, ap: dict | None, operating_points: Se
     for op in operating_points:
         marker, color = _OP_STYLE.get(op["name"], ("o", "k"))
         sens, spec, ppv = op["sensitivity"]["estimate"], op["specificity"]["estimate"], op["ppv"]["estimate"]
-        name = f"{op['name']} (t={op['threshold']:.2f})"
+        name = f"{op.get('label', op['name'])} (t={op['threshold']:.2f})"
         a.plot(1 - spec, sens, marker=marker, color=color, ms=8, ls="none", label=name)
         if np.isfinite(ppv):
             b.plot(sens, ppv, marker=marker, color=color, ms=8, ls="none", label=name)
@@ -90,8 +90,9 @@ def confusion_matrices(cm: Sequence[Sequence[int]], labels: Sequence[str]) -> by
     norm = m / np.maximum(m.sum(1, keepdims=True), 1)
     k = len(m)
     size = max(3.2, 0.55 * k + 2)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size), gridspec_kw={"wspace": 0.45})
     short = [lab if len(lab) <= 18 else lab[:16] + "…" for lab in labels[:k]]
+    wspace = 0.3 + 0.03 * max(len(s) for s in short)  # room for the right matrix's class names
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size), gridspec_kw={"wspace": wspace})
     for ax, data, title, fmt in ((axes[0], m, "counts", "{:.0f}"), (axes[1], norm, "row-normalised", "{:.2f}")):
         ax.imshow(data, cmap="Blues", vmin=0, vmax=data.max() if data.max() > 0 else 1)
         for i in range(k):
@@ -106,27 +107,45 @@ def confusion_matrices(cm: Sequence[Sequence[int]], labels: Sequence[str]) -> by
     return _png(fig)
 
 
-def reliability_diagram(cal: dict) -> bytes:
-    """Observed frequency against mean predicted probability per bin, with the bin counts below."""
-    fig, (a, b) = plt.subplots(2, 1, figsize=(5, 5.2), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+def reliability_diagram(series: Sequence[tuple[str, dict]], histogram: dict, min_count: int = 10) -> bytes:
+    """Observed frequency against mean predicted probability per bin, and how the predictions are spread.
+
+    Args:
+        series: ``(legend label, bins)`` per curve, bins as :func:`~medclass.evaluation.calibration.reliability_bins`
+            returns them. A bin with fewer than ``min_count`` images is drawn hollow and no line runs
+            through it; an empty bin is not drawn.
+        histogram: equal-width bins (their ``edges`` and ``count``) of the predicted probabilities, drawn
+            below as bars with the count written on each.
+    """
+    fig, (a, b) = plt.subplots(2, 1, figsize=(5.6, 5.8), gridspec_kw={"height_ratios": [3, 1.2]}, sharex=True)
     a.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1, label="perfect calibration")
-    series = [("model", cal["reliability"], "tab:blue", cal["ece"])]
-    if "temperature" in cal:
-        series.append((f"temperature-scaled (T={cal['temperature']['t']:.2f})", cal["temperature"]["reliability"],
-                       "tab:orange", cal["temperature"]["ece"]))
-    for name, rel, color, ece in series:
-        pts = [(m, o) for m, o in zip(rel["mean_predicted"], rel["observed"]) if m is not None]
-        if pts:
-            xs, ys = zip(*pts)
-            a.plot(xs, ys, "o-", color=color, label=f"{name}, ECE {ece:.3f}")
+    for (name, rel), color in zip(series, ("tab:blue", "tab:orange", "tab:green")):
+        counts = np.asarray(rel["count"])
+        xs = np.array([np.nan if v is None else v for v in rel["mean_predicted"]], dtype=float)
+        ys = np.array([np.nan if v is None else v for v in rel["observed"]], dtype=float)
+        dense = counts >= min_count
+        for k in range(len(xs) - 1):  # lines only between adjacent bins that both hold enough images
+            if dense[k] and dense[k + 1]:
+                a.plot(xs[k:k + 2], ys[k:k + 2], "-", color=color, lw=1.5)
+        sparse = (counts > 0) & ~dense  # empty bins are not drawn at all
+        a.plot(xs[dense], ys[dense], "o", color=color, ms=6, label=name)
+        if sparse.any():
+            a.plot(xs[sparse], ys[sparse], "o", mfc="white", mec=color, ms=6,
+                   label=f"fewer than {min_count} images in the bin")
     a.set_ylabel("observed frequency")
     a.set_title("Reliability diagram (positive class)")
-    a.legend(fontsize=8)
+    a.set_xlim(-0.02, 1.02)
+    a.set_ylim(-0.02, 1.02)
+    a.legend(fontsize=7, loc="upper left")
     a.grid(alpha=0.3)
-    edges = np.asarray(cal["reliability"]["edges"])
-    b.bar((edges[:-1] + edges[1:]) / 2, cal["reliability"]["count"], width=np.diff(edges) * 0.9, color="0.6")
+    edges, counts = np.asarray(histogram["edges"]), np.asarray(histogram["count"])
+    centres = (edges[:-1] + edges[1:]) / 2
+    b.bar(centres, counts, width=np.diff(edges) * 0.9, color="0.65")
+    for x, c in zip(centres, counts):
+        b.text(x, c, str(int(c)), ha="center", va="bottom", fontsize=7)
+    b.set_ylim(0, max(1, counts.max()) * 1.3)
     b.set_xlabel("predicted probability")
-    b.set_ylabel("count")
+    b.set_ylabel("images")
     return _png(fig)
 
 
@@ -148,6 +167,29 @@ def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, title: str, alpha: f
     for ax in (a, b):
         ax.axis("off")
     fig.colorbar(im, ax=b, fraction=0.046, pad=0.04, label="importance")
+    return _png(fig)
+
+
+def heatmap_panels(image: np.ndarray, panels: Sequence[tuple[np.ndarray, str, bool]], alpha: float = 0.45) -> bytes:
+    """The image, then one overlay per ``(heatmap in [0, 1], title, blank)``; an empty (blank) map is drawn as
+    the bare image marked "empty map", not as a uniform colour that would look like evidence."""
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.0 * (len(panels) + 1) + 0.6, 3.2), squeeze=False)
+    axes = axes[0]
+    _show_image(axes[0], image)
+    axes[0].set_title("image", fontsize=9)
+    im = None
+    for ax, (heatmap, title, blank) in zip(axes[1:], panels):
+        _show_image(ax, image)
+        if blank:
+            ax.text(0.5, 0.5, "empty map", transform=ax.transAxes, ha="center", va="center", fontsize=10,
+                    color="black", bbox={"boxstyle": "round", "fc": "white", "ec": "0.5", "alpha": 0.85})
+        else:
+            im = ax.imshow(heatmap, cmap="jet", alpha=alpha, vmin=0, vmax=1, interpolation="bilinear")
+        ax.set_title(title, fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    if im is not None:
+        fig.colorbar(im, ax=list(axes), fraction=0.02, pad=0.02, label="importance")
     return _png(fig)
 
 

@@ -2,79 +2,86 @@
 
 Figures are PNGs embedded as data URIs and the styles are inline, so the page opens offline, by e-mail,
 from a USB stick. It never trains and never scores: it reads ``config.yaml``, ``environment.json``,
-``status.json``, ``dataset.json``, ``history.csv`` and ``metrics/<split>.json`` (written by
-``medclass evaluate``).
+``status.json``, ``dataset.json``, ``history.csv``, ``metrics/<split>.json`` and
+``predictions/<split>.csv`` (written by ``medclass evaluate``), and the heatmap gallery (``explain/gallery.json``).
+:func:`medclass.runs.report.write_report` (``medclass report``) builds a missing gallery first, through the
+``gallery_builder`` this module is given; nothing here imports a workflow.
+
+The page is written for a clinical reader: an intended-use box beside the headline numbers, every
+statistical term explained in one sentence where it appears (:mod:`~medclass.reports.wording`), and
+the raw configuration folded away at the end. The HTML comes from the Jinja2 templates in
+``templates/``, with autoescaping on.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
+import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .. import __version__
-from ..errors import RunFolderError
-from ..run_folder import RunFolder, checkpoint_rule_text
+from ..data.medmnist import MEDMNIST
+from ..errors import DataError, MedclassError, RunFolderError
+from ..evaluation.calibration import apply_temperature, bins_ece, reliability_bins
+from ..run_folder import RunFolder, checkpoint_rule_text, read_predictions
 from ..utils.io import atomic_write_text, read_json
 from . import figures
+from ._render import interval, num, pct, render
+from .gallery import load_gallery
+from .wording import (
+    OPERATING_POINT_NAMES,
+    TERMS,
+    display_label,
+    display_labels,
+    low_threshold_note,
+    metric_meaning,
+    operating_point_meaning,
+)
 
 __all__ = ["build_report", "SECTIONS"]
 
-SECTIONS = ("summary", "data-card", "training", "metrics", "curves", "confusion", "operating-points", "calibration",
-            "subgroups", "interpretation", "configuration", "environment")
+log = logging.getLogger(__name__)
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
-color:#1b1f24;line-height:1.45}
-h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #e3e6ea;padding-bottom:.2em;margin-top:1.8em}
-table{border-collapse:collapse;margin:.6em 0;font-size:.92em}th,td{border:1px solid #d5d9de;padding:.3em .6em;
-text-align:left}th{background:#f3f5f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.muted{color:#5d6670}.warn{background:#fff4e0;border-left:4px solid #f0a020;padding:.5em .8em}
-.note{background:#eef5ff;border-left:4px solid #4a8ad8;padding:.5em .8em}
-img{max-width:100%;height:auto}pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:.85em}
-nav a{margin-right:.9em}.kpi{display:inline-block;margin:.3em 1.4em .3em 0}.kpi b{font-size:1.5em;display:block}
-"""
+SECTIONS = ("summary", "intended-use", "data-card", "training", "metrics", "curves", "confusion", "operating-points",
+            "calibration", "subgroups", "interpretation", "configuration", "environment")
+MIN_PER_BIN = 20  # equal-count calibration bins hold at least this many images (at most 10 bins)
+SPARSE_BIN = 10  # an equal-width bin with fewer images is drawn hollow, without a line through it
 
-
-def _e(x: Any) -> str:
-    return html.escape(str(x))
+_METRIC_NAMES = [("auc", "ROC AUC"), ("average_precision", "average precision"), ("acc", "accuracy (MedMNIST)"),
+                 ("balanced_accuracy", "balanced accuracy"), ("sensitivity", "sensitivity (recall)"),
+                 ("specificity", "specificity"), ("ppv", "PPV (precision)"), ("npv", "NPV"), ("f1", "F1"),
+                 ("brier", "Brier score"), ("quadratic_weighted_kappa", "quadratic weighted kappa (QWK)"),
+                 ("mae", "mean absolute error"), ("rmse", "root mean squared error"), ("r2", "R²"),
+                 ("pearson_r", "Pearson correlation")]
+_KPIS = (("auc", "AUC"), ("acc", "accuracy"), ("sensitivity", "sensitivity"), ("specificity", "specificity"),
+         ("quadratic_weighted_kappa", "QWK"), ("mae", "MAE"), ("r2", "R²"))
 
 
-def _num(v: Any, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    return f"{v:.{digits}f}" if isinstance(v, float) else _e(v)
+def build_report(run_dir: str | os.PathLike, split: str = "test", out: str | os.PathLike | None = None, *,
+                 gallery_builder: Callable[[Path, str], Any] | None = None) -> Path:
+    """Write ``report.html`` for a complete, scored run and return its path.
 
-
-def _ci(iv: dict | None, digits: int = 3) -> str:
-    if not iv:
-        return ""
-    return f"{_num(iv['estimate'], digits)} [{_num(iv['low'], digits)}, {_num(iv['high'], digits)}]"
-
-
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-
-
-def _table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f'<td class="num">{c}</td>' if i >= numeric_from else f"<td>{c}</td>"
-                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def build_report(run_dir: str | os.PathLike, split: str = "test", out: str | os.PathLike | None = None) -> Path:
-    """Write ``report.html`` for a complete run and return its path.
+    Args:
+        run_dir: a finished run folder.
+        split: the split the report presents (``metrics/<split>.json`` must exist).
+        out: where to write the page (default ``<run_dir>/report.html``).
+        gallery_builder: ``fn(run_dir, split)`` that builds the heatmap gallery when it is missing or older than the
+            split's predictions (:func:`medclass.runs.report.write_report` passes one). Without one, or when it
+            fails, the report says which command builds it.
 
     Raises:
         RunFolderError: the run is unfinished, or ``metrics/<split>.json`` has not been written yet.
+
+    Example:
+        >>> build_report("runs/b0")  # doctest: +SKIP
+        PosixPath('runs/b0/report.html')
     """
     folder = RunFolder(run_dir).require_complete()
     mpath = folder.metrics(split)
@@ -86,212 +93,317 @@ def build_report(run_dir: str | os.PathLike, split: str = "test", out: str | os.
         raise RunFolderError(f"'{mpath}' was written by an older medclass without confidence intervals. "
                              f"Re-score it: medclass evaluate {folder.path} --split {split}")
     cfg = yaml.safe_load(folder.config.read_text())
-    env = read_json(folder.environment)
-    status = folder.read_status()
     card = read_json(folder.dataset_card)
-    history = folder.read_history()
-    labels = card["labels"]
-    parts = [_header(folder, cfg, status, card, m, split), _data_card(card), _training(history, status),
-             _metrics(m, split, folder), _curves(m), _confusion(m, labels), _operating_points(m),
-             _calibration(m), _subgroups(m), _interpretation(folder), _configuration(cfg), _environment(env)]
-    title = f"medclass report: {card['name']} ({folder.path.name})"
-    doc = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
-           f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_CSS}</style></head><body>"
-           + "".join(parts)
-           + f"<p class='muted'>Generated by medclass {__version__} on {time.strftime('%Y-%m-%d %H:%M')}.</p>"
-           "</body></html>")
+    status = folder.read_status()
+    names = _class_names(card, m)
+    context = {
+        "title": f"medclass report: {card['name']} ({folder.path.name})",
+        "header": _header(folder, cfg, status, card),
+        "nav": [(s, s.replace("-", " ")) for s in SECTIONS[1:]],
+        "summary": _summary(m, split, names),
+        "intended": _intended_use(card, split),
+        "data_card": _data_card(card),
+        "training": _training(folder.read_history(), status),
+        "metrics": _metrics(m, split, folder, names, card),
+        "curves": _curves(m, names),
+        "confusion": _confusion(m, card),
+        "operating_points": _operating_points(m, names, cfg),
+        "calibration": _calibration(m, folder, split, names),
+        "subgroups": _subgroups(m),
+        "interpretation": _interpretation(folder, split, card, gallery_builder),
+        "configuration": yaml.safe_dump(cfg, sort_keys=False),
+        "environment": json.dumps(read_json(folder.environment), indent=2),
+        "generated": f"medclass {__version__} on {time.strftime('%Y-%m-%d %H:%M')}",
+    }
     target = Path(out) if out else folder.path / "report.html"
-    atomic_write_text(target, doc)
+    atomic_write_text(target, render("report.html", **context))
     return target
 
 
-def _section(sid: str, title: str, body: str) -> str:
-    return f"<section id='{sid}'><h2>{_e(title)}</h2>{body}</section>"
+def _class_names(card: dict, m: dict) -> dict:
+    """Display names of the positive and negative class (binary), the prevalence, and the bootstrap unit."""
+    boot = m.get("bootstrap") or next((h.get("bootstrap") for h in m.get("heads", {}).values()), None) or {}
+    out = {"pos": "positive", "neg": "negative", "pos_idx": None, "prevalence": None, "task": card["task"],
+           "unit": boot.get("unit", "image"), "replicates": boot.get("replicates", "n/a")}
+    if card["task"] == "binary" and "positive_class" in m:
+        pos_idx = 1 if card.get("positive_label") is None else int(card["positive_label"])
+        out.update(pos=display_label(card["labels"][pos_idx]), neg=display_label(card["labels"][1 - pos_idx]),
+                   pos_idx=pos_idx, prevalence=(m["tp"] + m["fn"]) / m["n"] if m.get("n") else None)
+    return out
 
 
-def _header(folder, cfg, status, card, m, split) -> str:
+def _header(folder: RunFolder, cfg: dict, status: dict, card: dict) -> dict:
+    info = MEDMNIST.get(card["name"])
+    return {"dataset": info.title if info else card["name"], "model": cfg["model"]["name"],
+            "recipe": cfg.get("recipe", ""), "run": str(folder.path), "seed": cfg["seed"],
+            "finished": status.get("finished", "?")}
+
+
+def _summary(m: dict, split: str, names: dict) -> dict:
     iv = m.get("intervals", {})
-    kpis = "".join(f"<span class='kpi'><b>{_num(iv[k]['estimate'])}</b>{_e(name)} "
-                   f"<span class='muted'>[{_num(iv[k]['low'])}, {_num(iv[k]['high'])}]</span></span>"
-                   for k, name in (("auc", "AUC"), ("acc", "accuracy"), ("sensitivity", "sensitivity"),
-                                   ("specificity", "specificity"), ("quadratic_weighted_kappa", "QWK"),
-                                   ("mae", "MAE"), ("r2", "R²")) if k in iv)
     if "heads" in m:
-        kpis = "".join(f"<span class='kpi'><b>{_num(h['auc'])}</b>AUC, {_e(name)}</span>"
-                       for name, h in m["heads"].items())
-    by = checkpoint_rule_text(m["checkpoint"])
-    nav = "".join(f"<a href='#{s}'>{s.replace('-', ' ')}</a>" for s in SECTIONS[1:])
-    pos = f"; positive class: <b>{_e(m['positive_class'])}</b>" if "positive_class" in m else ""
-    return (f"<h1>{_e(card['name'])}: {_e(cfg['model']['name'])} ({_e(cfg.get('recipe', ''))} recipe)</h1>"
-            f"<p class='muted'>Run <code>{_e(folder.path)}</code>, seed {_e(cfg['seed'])}, finished "
-            f"{_e(status.get('finished', '?'))}.</p><nav>{nav}</nav>"
-            + _section("summary", f"Summary: {split} split",
-                       f"<p>{m['n']} images, scored once with the checkpoint of epoch "
-                       f"{_e(m['checkpoint']['epoch'])}, {_e(by)}{pos}. "
-                       + (f"95% intervals: {m['bootstrap']['replicates']} bootstrap replicates over "
-                          f"{m['bootstrap']['n_units']} {m['bootstrap']['unit']}s." if "bootstrap" in m else "")
-                       + f"</p>{kpis}"))
+        kpis = [{"name": f"AUC, {head}", "value": num(h.get("auc")), "interval": "",
+                 "meaning": "One task of this multi-task model; its details are under Metrics."}
+                for head, h in m["heads"].items()]
+    else:
+        kpis = [{"name": name, "value": num(iv[k]["estimate"]),
+                 "interval": f"{num(iv[k]['low'])} – {num(iv[k]['high'])}",
+                 "meaning": metric_meaning(k, names["task"], names["pos"], names["neg"], names["prevalence"])}
+                for k, name in _KPIS if k in iv]
+    in_words = None
+    if names["pos_idx"] is not None and all(k in m for k in ("tp", "fn", "tn", "fp")):
+        in_words = {"pos": names["pos"], "neg": names["neg"], "threshold": m.get("threshold", 0.5),
+                    "positives": m["tp"] + m["fn"], "tp": m["tp"], "fn": m["fn"],
+                    "negatives": m["tn"] + m["fp"], "tn": m["tn"], "fp": m["fp"],
+                    "sensitivity": pct(m.get("sensitivity")), "specificity": pct(m.get("specificity"))}
+    return {"split": split, "n": m["n"], "epoch": m["checkpoint"]["epoch"],
+            "rule": checkpoint_rule_text(m["checkpoint"]), "positive": names["pos"] if names["pos_idx"] is not None
+            else None, "kpis": kpis, "in_words": in_words, "interval_meaning": _interval_meaning(names)}
 
 
-def _leakage_note(leak) -> str:
+def _interval_meaning(names: dict) -> str:
+    return TERMS["interval"].format(unit=names["unit"], replicates=names["replicates"])
+
+
+def _intended_use(card: dict, split: str) -> dict:
+    info = MEDMNIST.get(card["name"])
+    size = card.get("size")
+    channels = card.get("channels")
+    colour = {1: "greyscale (1 channel)", 3: "colour (3 channels)"}.get(channels, f"{channels} channels")
+    splits = [{"name": s, "n": c["n"]} for s, c in card["splits"].items()]
+    return {"resolution": f"{size} × {size} pixels" if size else "unknown", "colour": colour,
+            "dataset": info.title if info else card["name"], "modality": info.modality if info else None,
+            "medmnist": info is not None, "splits": splits, "split": split, "source": card.get("source") or None,
+            "licence": card.get("license") or "unknown",
+            "labels": display_labels(card["labels"])}
+
+
+def _leakage_note(leak: Any) -> dict:
     if not leak:
-        return ("<p class='note'>Leakage check: not run for this dataset. The MedMNIST files carry no patient "
-                "identifiers, so patient overlap between the official splits cannot be verified.</p>")
+        return {"kind": "note", "text": "Leakage check: not run for this dataset. The MedMNIST files carry no "
+                                        "patient identifiers, so patient overlap between the official splits "
+                                        "cannot be verified."}
     if isinstance(leak, str):  # run folders from before the checks
-        return f"<p>Leakage check: {_e(leak)}</p>"
+        return {"kind": "plain", "text": f"Leakage check: {leak}"}
     if leak.get("patients_checked") is False:
         what = ("no identical or near-identical image is shared across the published splits" if leak["ok"] else
                 f"the published splits share {leak.get('duplicate', 0)} group(s) of identical and "
                 f"{leak.get('near-duplicate', 0)} group(s) of near-identical images (kept as published; "
                 f"listed in leakage.json)")
-        return (f"<p class='note'>Leakage check: {_e(what)}. Patients cannot be checked: the MedMNIST files carry "
-                f"no patient identifiers.</p>")
+        return {"kind": "note", "text": f"Leakage check: {what}. Patients cannot be checked: the MedMNIST files "
+                                        f"carry no patient identifiers."}
     if leak["ok"]:
-        return ("<p>Leakage check: passed. No patient, identical image or near-identical image is shared across "
-                "splits.</p>")
-    return (f"<p class='note'>Leakage check: {leak['leaks']} leak(s) across splits (patients or images), "
-            f"accepted with data.leakage={_e(leak['policy'])}; listed in leakage.json. Validation and test "
-            f"results may be optimistic.</p>")
+        return {"kind": "plain", "text": "Leakage check: passed. No patient, identical image or near-identical image "
+                                         "is shared across splits."}
+    return {"kind": "note", "text": f"Leakage check: {leak['leaks']} leak(s) across splits (patients or images), "
+                                    f"accepted with data.leakage={leak['policy']}; listed in leakage.json. "
+                                    f"Validation and test results may be optimistic."}
 
 
-def _data_card(card) -> str:
+def _data_card(card: dict) -> dict:
+    labels = display_labels(card["labels"])
     rows = []
     for split, c in card["splits"].items():
         counts = c.get("per_class") or c.get("positives_per_label") or sum(c.get("per_head", []), [])
-        text = ", ".join(f"{_e(lab)}: {n}" for lab, n in zip(card["labels"], counts))
+        text = ", ".join(f"{lab}: {n}" for lab, n in zip(labels, counts))
         if c.get("mean") is not None:  # regression
-            text = f"mean {_num(c['mean'])}, sd {_num(c['sd'])}"
-        rows.append([_e(split), str(c["n"]), text])
-    leak = _leakage_note(card.get("leakage"))
-    body = (f"<p><b>{_e(card['name'])}</b>: {_e(card['task'])} task, {card['channels']} channel(s), "
-            f"{card['size']}x{card['size']} px. Labels: "
-            + "; ".join(f"{i} = {_e(lab)}" for i, lab in enumerate(card["labels"])) + "</p>"
-            + _table(["split", "images", "per class"], rows) + leak
-            + f"<p class='muted'>Licence: {_e(card.get('license', 'unknown'))}. "
-            f"Cite: {_e(card.get('citation', ''))}</p>")
-    return _section("data-card", "Data card", body)
+            text = f"mean {num(c['mean'])}, sd {num(c['sd'])}"
+        rows.append({"split": split, "n": c["n"], "text": text})
+    return {"name": card["name"], "task": card["task"], "channels": card["channels"], "size": card["size"],
+            "labels": [{"index": i, "name": d, "stored": s if s != d else None}
+                       for i, (s, d) in enumerate(zip(card["labels"], labels))],
+            "rows": rows, "leakage": _leakage_note(card.get("leakage")),
+            "licence": card.get("license", "unknown"), "citation": card.get("citation", "")}
 
 
-def _training(history, status) -> str:
+def _training(history: list[dict], status: dict) -> dict:
     if not history:
-        return _section("training", "Training curves", "<p>No history recorded.</p>")
-    body = (_img(figures.training_curves(history, status.get("best_epoch")), "training curves")
-            + f"<p class='muted'>{status.get('epochs_completed')} epochs, {_num(status.get('train_seconds'), 0)} s "
-              f"of training at {_num(status.get('images_per_s'), 0)} images/s"
-            + (" (stopped early)" if status.get("stopped_early") else "") + ".</p>")
-    return _section("training", "Training curves", body)
+        return {"figure": None}
+    return {"figure": figures.training_curves(history, status.get("best_epoch")),
+            "epochs": status.get("epochs_completed"), "seconds": num(status.get("train_seconds"), 0),
+            "speed": num(status.get("images_per_s"), 0), "stopped_early": bool(status.get("stopped_early")),
+            "best_epoch": status.get("best_epoch")}
 
 
-_METRIC_NAMES = [("auc", "ROC AUC"), ("average_precision", "average precision"), ("acc", "accuracy (MedMNIST)"),
-                 ("balanced_accuracy", "balanced accuracy"), ("sensitivity", "sensitivity (recall)"),
-                 ("specificity", "specificity"), ("ppv", "PPV (precision)"), ("npv", "NPV"), ("f1", "F1"),
-                 ("brier", "Brier score"), ("quadratic_weighted_kappa", "quadratic weighted kappa"),
-                 ("mae", "mean absolute error"), ("rmse", "root mean squared error"), ("r2", "R²"),
-                 ("pearson_r", "Pearson correlation")]
+def _metric_table(m: dict, task: str, pos: str, neg: str, prevalence: float | None) -> dict:
+    iv = m["intervals"]
+    rows = [{"name": name, "estimate": num(iv[k]["estimate"]), "low": num(iv[k]["low"]), "high": num(iv[k]["high"]),
+             "undefined": iv[k]["n_undefined"], "meaning": metric_meaning(k, task, pos, neg, prevalence)}
+            for k, name in _METRIC_NAMES if k in iv]
+    first = next(iter(iv.values()))
+    return {"rows": rows, "n_boot": first["n_boot"], "seed": m["bootstrap"]["seed"],
+            "positive": display_label(m["positive_class"]) if "positive_class" in m else None,
+            "threshold": m.get("threshold"), "any_undefined": any(r["undefined"] for r in rows)}
 
 
-def _metrics(m, split, folder) -> str:
+def _metrics(m: dict, split: str, folder: RunFolder, names: dict, card: dict) -> dict:
+    out: dict[str, Any] = {"split": split, "validation": None, "taxonomy": None, "heads": None,
+                           "undefined_meaning": TERMS["undefined"].format(pos=names["pos"])}
     if "heads" in m:  # multi-task: one table per head
-        body = "".join(f"<h3>Head: {_e(name)}</h3>" + _metric_table(h) for name, h in m["heads"].items())
-        return _section("metrics", f"Metrics ({split})", body)
-    body = _metric_table(m)
+        heads = []
+        for name, h in m["heads"].items():
+            binary = "positive_class" in h
+            labels = [display_label(c.split(":", 1)[1]) for c in card["labels"] if c.startswith(f"{name}:")]
+            pos = display_label(h["positive_class"]) if binary else "positive"
+            neg = next((lab for lab in labels if lab != pos), "negative") if binary else "negative"
+            prev = (h["tp"] + h["fn"]) / h["n"] if binary and h.get("n") else None
+            heads.append({"name": name, "table": _metric_table(h, "binary" if binary else "multiclass", pos, neg,
+                                                               prev)})
+        out["heads"] = heads
+        return out
+    out["table"] = _metric_table(m, names["task"], names["pos"], names["neg"], names["prevalence"])
     val = folder.metrics("val")
     if split != "val" and val.is_file():
         v = read_json(val)
         keys = ("mae", "r2") if "r2" in v else ("auc", "acc")
-        body += ("<p class='muted'>Validation (used to choose the checkpoint and the operating points): "
-                 + ", ".join(f"{k} {_num(v.get(k))}" for k in keys) + f", n = {v.get('n')}.</p>")
+        out["validation"] = ", ".join(f"{k} {num(v.get(k))}" for k in keys) + f", n = {v.get('n')}"
     if m.get("taxonomy"):
         t = m["taxonomy"]
-        groups = "; ".join(f"<b>{_e(c)}</b> = {_e(' + '.join(kids))}" for c, kids in t["children"].items())
-        body += f"<h3>Coarse classes</h3><p>{groups} (probabilities of the children summed)</p>" + _metric_table(t)
-    return _section("metrics", f"Metrics ({split})", body)
+        out["taxonomy"] = {"groups": [{"name": display_label(c), "children": " + ".join(display_labels(kids))}
+                                      for c, kids in t["children"].items()],
+                           "table": _metric_table(t, "multiclass", "positive", "negative", None)}
+    return out
 
 
-def _metric_table(m) -> str:
-    iv = m["intervals"]
-    rows = [[_e(name), _num(iv[k]["estimate"]), f"{_num(iv[k]['low'])} – {_num(iv[k]['high'])}",
-             str(iv[k]["n_undefined"])] for k, name in _METRIC_NAMES if k in iv]
-    thr = ""
-    if "positive_class" in m:
-        thr = (f" Decisions: class 1 when its probability > {m['threshold']:g} (MedMNIST's rule); sensitivity, "
-               f"specificity, PPV and NPV refer to the positive class, <b>{_e(m['positive_class'])}</b>.")
-    return (_table(["metric", "estimate", "95% interval", "undefined replicates"], rows)
-            + f"<p class='muted'>Percentile bootstrap, {next(iter(iv.values()))['n_boot']} replicates, seed "
-              f"{m['bootstrap']['seed']}.{thr}</p>")
-
-
-def _curves(m) -> str:
+def _curves(m: dict, names: dict) -> dict:
     if not m.get("curves"):
-        return _section("curves", "ROC and precision-recall curves",
-                        "<p class='muted'>Curves are drawn for binary tasks.</p>")
+        return {"figure": None}
     png = figures.roc_pr_curves(m["curves"], m["intervals"]["auc"], m["intervals"].get("average_precision"),
-                                m.get("operating_points", []))
-    return _section("curves", "ROC and precision-recall curves", _img(png, "ROC and PR curves"))
+                                [g["point"] for g in _merged_points(m.get("operating_points", []))])
+    return {"figure": png, "roc": TERMS["roc"], "pr": TERMS["pr"].format(pos=names["pos"])}
 
 
-def _confusion(m, labels) -> str:
+def _confusion(m: dict, card: dict) -> dict:
     if not m.get("confusion_matrix"):
-        return _section("confusion", "Confusion matrices", "<p class='muted'>Per-label tables are in the metrics.</p>")
-    return _section("confusion", "Confusion matrices",
-                    _img(figures.confusion_matrices(m["confusion_matrix"], labels), "confusion matrices"))
+        return {"figure": None}
+    return {"figure": figures.confusion_matrices(m["confusion_matrix"], display_labels(card["labels"])),
+            "meaning": TERMS["confusion"]}
 
 
-def _operating_points(m) -> str:
+def _merged_points(ops: list[dict]) -> list[dict]:
+    """Operating points grouped by threshold: two rules that chose the same threshold are one row."""
+    groups: list[dict] = []
+    for o in ops:
+        same = next((g for g in groups if math.isclose(g["point"]["threshold"], o["threshold"], rel_tol=0,
+                                                       abs_tol=1e-12)), None)
+        if same:
+            same["names"].append(o["name"])
+        else:
+            groups.append({"point": dict(o), "names": [o["name"]]})
+    for g in groups:
+        g["point"]["label"] = " = ".join(OPERATING_POINT_NAMES.get(n, n) for n in g["names"])
+    return groups
+
+
+def _cell(iv: dict | None) -> dict | None:
+    """An interval as a table cell: the estimate, and the interval on a line of its own."""
+    return {"estimate": num(iv["estimate"]), "range": f"{num(iv['low'])}–{num(iv['high'])}"} if iv else None
+
+
+def _operating_points(m: dict, names: dict, cfg: dict) -> dict | None:
     ops = m.get("operating_points")
     if not ops:
-        return _section("operating-points", "Operating points",
-                        "<p class='muted'>Operating points are chosen for binary tasks.</p>")
-    rows = [[f"<b>{_e(o['name'])}</b><br><span class='muted'>{_e(o['rule'])}</span>", _num(o["threshold"]),
-             _num(o["val"]["sensitivity"]) + " / " + _num(o["val"]["specificity"]),
-             *[_ci(o[k]) for k in ("sensitivity", "specificity", "ppv", "npv", "f1")]] for o in ops]
-    body = (_table(["operating point", "threshold", "val sens / spec", "sensitivity", "specificity", "PPV", "NPV",
-                    "F1"], rows)
-            + f"<p class='muted'>Thresholds on the probability of <b>{_e(m.get('positive_class'))}</b>, chosen on "
-              "the validation split and applied unchanged here (positive when probability >= threshold). "
-              "Intervals: 95% percentile bootstrap.</p>")
-    return _section("operating-points", "Operating points (chosen on validation)", body)
+        return None
+    ev = cfg.get("eval", {})
+    pos, neg = names["pos"], names["neg"]
+    rows, notes = [], []
+    for g in _merged_points(ops):
+        o = g["point"]
+        rows.append({"label": o["label"],
+                     "meanings": [operating_point_meaning(n, pos, neg, ev.get("sensitivity_target", 0.95),
+                                                          ev.get("specificity_target", 0.95)) for n in g["names"]],
+                     "rules": [op["rule"] for op in ops if op["name"] in g["names"]],
+                     "threshold": num(o["threshold"]),
+                     "val": f"{num(o['val']['sensitivity'])} / {num(o['val']['specificity'])}",
+                     **{k: _cell(o[k]) for k in ("sensitivity", "specificity", "ppv", "npv", "f1")}})
+        if len(g["names"]) > 1:
+            notes.append(f"{' and '.join(OPERATING_POINT_NAMES.get(n, n) for n in g['names'])} chose the same "
+                         f"threshold ({num(o['threshold'])}) on validation, so they are shown as one row.")
+        low = low_threshold_note(o["threshold"], g["names"], pos, neg)
+        if low:
+            notes.append(low)
+    return {"rows": rows, "notes": notes, "pos": pos, "threshold_meaning": TERMS["threshold"].format(pos=pos)}
 
 
-def _calibration(m) -> str:
+def _calibration(m: dict, folder: RunFolder, split: str, names: dict) -> dict | None:
     cal = m.get("calibration")
     if not cal:
-        return _section("calibration", "Calibration", "<p class='muted'>Calibration is shown for binary tasks.</p>")
-    txt = f"<p>Brier score {_num(cal['brier'])}, expected calibration error (10 bins) {_num(cal['ece'])}."
-    if "temperature" in cal:
+        return None
+    stored = cal["reliability"]  # ten equal-width bins, as metrics/<split>.json keeps them
+    bins, scaled_bins, strategy = stored, cal.get("temperature", {}).get("reliability"), "equal-width"
+    try:
+        y, p, _ = read_predictions(folder.predictions(split))
+    except (DataError, OSError, ValueError) as e:
+        log.info("calibration drawn from the stored equal-width bins (%s)", e)
+    else:
+        pos = names["pos_idx"]
+        y_pos = (y == pos).astype(int)
+        n_bins = max(2, min(10, len(y) // MIN_PER_BIN))
+        bins, strategy = reliability_bins(y_pos, p[:, pos], n_bins, strategy="quantile"), "equal-count"
+        if "temperature" in cal:
+            scaled = apply_temperature(p, cal["temperature"]["t"])[:, pos]
+            scaled_bins = reliability_bins(y_pos, scaled, n_bins, strategy="quantile")
+    ece = bins_ece(bins)
+    series = [(f"model, ECE {ece:.3f}", bins)]
+    temperature = None
+    if "temperature" in cal and scaled_bins:
         t = cal["temperature"]
-        txt += (f" Temperature scaling fitted on validation (T = {_num(t['t'], 2)}): Brier {_num(t['brier'])}, "
-                f"ECE {_num(t['ece'])}.")
-    return _section("calibration", "Calibration", txt + "</p>" + _img(figures.reliability_diagram(cal), "reliability"))
+        series.append((f"temperature-scaled (T = {t['t']:.2f}), ECE {bins_ece(scaled_bins):.3f}", scaled_bins))
+        temperature = {"t": num(t["t"], 2), "brier": num(t["brier"]), "ece": num(bins_ece(scaled_bins)),
+                       "ece_stored": num(t["ece"])}
+    rows = []
+    for k, c in enumerate(bins["count"]):
+        if not c:
+            continue
+        obs, lo, hi = bins["observed"][k], bins["edges"][k], bins["edges"][k + 1]
+        rows.append({"range": f"{pct(lo, 1)} – {pct(hi, 1)}", "n": c, "predicted": pct(bins["mean_predicted"][k], 1),
+                     "observed": f"{round(obs * c)} of {c} ({pct(obs, 0)})", "sparse": c < SPARSE_BIN})
+    brier_iv = m.get("intervals", {}).get("brier")
+    return {"figure": figures.reliability_diagram(series, stored, min_count=SPARSE_BIN), "strategy": strategy,
+            "n_bins": len(bins["count"]), "ece": num(ece), "ece_stored": num(cal["ece"]),
+            "brier": interval(brier_iv) if brier_iv else num(cal["brier"]), "rows": rows, "pos": names["pos"],
+            "temperature": temperature, "sparse_bin": SPARSE_BIN,
+            "meaning": TERMS["calibration"].format(pos=names["pos"]),
+            "brier_meaning": metric_meaning("brier", "binary", names["pos"], names["neg"], names["prevalence"]),
+            "ece_meaning": TERMS["ece"].format(pos=names["pos"]), "temperature_meaning": TERMS["temperature"]}
 
 
-def _subgroups(m) -> str:
+def _subgroups(m: dict) -> dict | None:
     sg = m.get("subgroups")
     if not sg:
-        return _section("subgroups", "Subgroups",
-                        "<p class='muted'>No metadata columns (site, sex, age band) were available for this split, "
-                        "so no subgroup analysis was made.</p>")
-    body = ""
-    for col, rows in sg.items():
-        table_rows = [[_e(r["value"]), str(r["n"]), *[_ci(r["intervals"].get(k)) for k in ("auc", "sensitivity",
-                                                                                         "specificity")],
-                       ("<span class='warn'>" + _e(r["warning"]) + "</span>") if r.get("warning") else ""]
-                      for r in rows]
-        body += f"<h3>{_e(col)}</h3>" + _table([col, "n", "AUC", "sensitivity", "specificity", "note"], table_rows)
-    return _section("subgroups", "Subgroups", body)
+        return None
+    tables = [{"column": col, "rows": [{"value": r["value"], "n": r["n"],
+                                        **{k: _cell(r["intervals"].get(k)) for k in ("auc", "sensitivity",
+                                                                                     "specificity")},
+                                        "warning": r.get("warning")} for r in rows]}
+              for col, rows in sg.items()]
+    return {"tables": tables, "meaning": TERMS["subgroups"]}
 
 
-def _interpretation(folder) -> str:
-    gallery = folder.path / "explain" / "gallery.html"
-    if gallery.is_file():
-        return _section("interpretation", "Where the model looks", gallery.read_text())
-    return _section("interpretation", "Where the model looks (heatmap gallery)",
-                    "<p class='muted'>No heatmaps were generated for this run yet.</p>")
+def _interpretation(folder: RunFolder, split: str, card: dict, build: Callable[[Path, str], Any] | None) -> dict:
+    """The gallery of ``split``: reused when fresh, built when allowed, otherwise the command that builds it."""
+    command = f"medclass explain {folder.path} --gallery --split {split}"
+    if card["task"] in ("multilabel", "multitask"):
+        return {"gallery": None, "message": f"The heatmap gallery covers single-label tasks; for this "
+                                            f"{card['task']} run, explain images one output at a time: "
+                                            f"medclass explain {folder.path} IMAGE --class K.", "command": None}
+    gallery = load_gallery(folder.path, split)
+    if gallery is not None:
+        return {"gallery": gallery, "message": None, "command": None}
+    if not folder.predictions(split).is_file():
+        return {"gallery": None, "command": f"medclass evaluate {folder.path} --split {split}",
+                "message": f"No heatmaps: the {split} split has no saved predictions to choose images from. "
+                           f"Score it, then build the report again:"}
+    if build is None:
+        return {"gallery": None, "command": command,
+                "message": "No heatmaps were generated for this run yet. Build them with:"}
+    try:
+        log.info("building the heatmap gallery of %s (%s split)", folder.path, split)
+        build(folder.path, split)
+    except (MedclassError, OSError) as e:
+        log.warning("heatmap gallery not built: %s", e)
+        return {"gallery": None, "command": command + " --data-dir DIR",
+                "message": f"The heatmap gallery could not be built ({e}). Once the dataset files are in reach, "
+                           f"build it with:"}
+    return {"gallery": load_gallery(folder.path, split), "message": None, "command": None}
 
-
-def _configuration(cfg) -> str:
-    return _section("configuration", "Configuration", f"<pre>{_e(yaml.safe_dump(cfg, sort_keys=False))}</pre>")
-
-
-def _environment(env) -> str:
-    return _section("environment", "Environment", f"<pre>{_e(json.dumps(env, indent=2))}</pre>")

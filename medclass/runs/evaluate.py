@@ -157,7 +157,7 @@ def evaluate_predictions(path: str | os.PathLike, task: str, labels: tuple[str, 
                          val_path: str | os.PathLike | None = None, positive_label: int | None = None,
                          group_column: str | None = None, subgroup_columns: tuple[str, ...] = (),
                          cfg: AssessConfig = AssessConfig()) -> dict[str, Any]:
-    """Evaluate predictions from any tool, saved as CSV (see :mod:`medclass.runs.predictions`)."""
+    """Evaluate predictions from any tool, saved as CSV (see :mod:`medclass.run_folder`)."""
     y, p, extra = read_predictions(path, extra_columns=(group_column, *subgroup_columns) if group_column
                                    else subgroup_columns, values=task == "regression")
     if labels is None:
