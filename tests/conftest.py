@@ -74,4 +74,4 @@ def real_data_dir() -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never touch the user's cache: point the cache folder at a temporary one."""
     cache = tmp_path_factory.mktemp("cache")
-    monkeypatch.setattr("medclass.data.download.default_cache_dir", lambda: cache)
+    monkeypatch.setenv("MEDCLASS_CACHE", str(cache))

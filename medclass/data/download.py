@@ -27,11 +27,14 @@ __all__ = ["DATA_ENV", "candidate_dirs", "md5sum", "fetch_medmnist", "download_f
 log = logging.getLogger(__name__)
 
 DATA_ENV = "MEDCLASS_DATA"
+CACHE_ENV = "MEDCLASS_CACHE"  # overrides the user cache folder (tests point it at a temporary one)
 ProgressFn = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
 
 
 def default_cache_dir() -> Path:
-    return Path(platformdirs.user_cache_dir("medclass")) / "medmnist"
+    """The user cache for downloads, decoded images and hashes: ``$MEDCLASS_CACHE``, else the platform's cache."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("medclass")) / "medmnist"
 
 
 def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:

@@ -98,7 +98,7 @@ def evaluate_external(run_dir: str | os.PathLike, manifest: str | os.PathLike, *
     if m.patient_ids is not None:
         split_meta["patient_id"] = np.array(m.patient_ids)
     split_meta.update({c: np.array(v) for c, v in m.metadata.items()})
-    images = np.asarray(dec.images)
+    images = np.array(dec.images)  # a writable copy of the (read-only, memory-mapped) decode cache
     split = f"external-{set_name}"
     ds = ImageDataset(name=m.source.stem, task=card["task"], labels=classes, channels=int(images.shape[-1]),
                       size=pipeline.size, splits={split: ArraySplit(images, m.labels, split_meta)},
