@@ -18,6 +18,7 @@ __all__ = [
     "ChecksumError",
     "RunFolderError",
     "CheckpointError",
+    "DivergenceError",
     "did_you_mean",
 ]
 
@@ -48,6 +49,10 @@ class RunFolderError(MedclassError, ValueError):
 
 class CheckpointError(MedclassError, ValueError):
     """A checkpoint is corrupted, truncated, or does not match the model."""
+
+
+class DivergenceError(MedclassError, FloatingPointError):
+    """Training diverged: the loss became infinite or NaN, or rose far above where it started."""
 
 
 def did_you_mean(value: str, options: Iterable[str]) -> str:

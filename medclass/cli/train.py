@@ -21,8 +21,8 @@ def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
     p.set_defaults(run=run)
 
 
-_RESUME_CONFLICTS = ("recipe", "config", "out", "dataset", "seed", "size", "model", "epochs", "batch_size", "lr",
-                     "device", "manifest", "image_root", "preset")
+_RESUME_CONFLICTS = ("recipe", "config", "out", "dataset", "seed", "size", "model", "epochs", "batch_size", "device",
+                     "manifest", "image_root", "preset")  # --lr is allowed: a diverged run resumes at a lower rate
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
                               f"{', '.join(conflicting)}. Start a new run with --out to change settings.")
         args.interrupt_hint = f"Continue with: medclass train --resume {args.resume}"
         folder = resume(args.resume, callbacks=[progress], data_dir=args.data_dir, download_progress=download,
-                        decode_progress=decode)
+                        decode_progress=decode, lr=args.lr)
     else:
         cfg = config_from_args(args)
         if cfg is None:

@@ -27,7 +27,7 @@ from ..data.download import ProgressFn
 from ..data.loader import BatchLoader
 from ..data.pipeline import InputPipeline
 from ..data.statistics import intensity_statistics, size_summary
-from ..errors import ConfigError, DataError, RunFolderError
+from ..errors import ConfigError, DataError, DivergenceError, RunFolderError
 from ..evaluation.taxonomy import parse_taxonomy
 from ..models import build_model, get_model_card, model_metadata, save_weights
 from ..models.pretrained import load_pretrained
@@ -265,12 +265,17 @@ def train(cfg: RunConfig, out: str | os.PathLike, *, overwrite: bool = False, ca
 
 
 def resume(run_dir: str | os.PathLike, *, callbacks: Sequence[Callback] = (), data_dir: str | None = None,
-           download_progress: ProgressFn | None = None, decode_progress: ProgressFn | None = None) -> RunFolder:
-    """Continue an interrupted run from its last completed epoch.
+           download_progress: ProgressFn | None = None, decode_progress: ProgressFn | None = None,
+           lr: float | None = None) -> RunFolder:
+    """Continue an interrupted (or diverged) run from its last completed epoch.
 
     With the same seed on the same device the final weights equal those of an uninterrupted run: each
     epoch's shuffling, augmentation and dropout are derived from ``(seed, epoch)``, and the model,
     optimiser, scheduler, weight average and callback states are restored from ``last_state.pt``.
+
+    ``lr`` continues with another peak learning rate (after :class:`~medclass.errors.DivergenceError`): every
+    rate of the optimiser and its schedule is scaled by ``lr / train.lr``, the new rate is saved in
+    ``config.yaml`` and the change is recorded in ``status.json`` (``lr_changes``).
     """
     folder = RunFolder(run_dir).require_run("resume")
     with folder.lock("resume"):
@@ -279,6 +284,9 @@ def resume(run_dir: str | os.PathLike, *, callbacks: Sequence[Callback] = (), da
             raise RunFolderError(f"Run '{folder.path}' is already complete; there is nothing to resume. "
                                  f"Start a new run (another --out) to train longer.")
         cfg = load_run_config(folder, data_dir)
+        old_lr = cfg.train.lr
+        if lr is not None:
+            cfg = replace(cfg, train=replace(cfg.train, lr=float(lr)))
         validate(cfg)
         has_state = folder.last_state.is_file()
         with _threads(cfg.train.num_threads):
@@ -288,6 +296,13 @@ def resume(run_dir: str | os.PathLike, *, callbacks: Sequence[Callback] = (), da
             if has_state:
                 setup.trainer.load_state_dict(load_state(folder.last_state))
                 log.info("resuming %s after epoch %d of %d", folder.path, setup.trainer.epoch, cfg.train.epochs)
+                if lr is not None and lr != old_lr:
+                    _scale_rates(setup.trainer, lr / old_lr)
+            if lr is not None and lr != old_lr:
+                changes = [*status.get("lr_changes", []), {"after_epoch": setup.trainer.epoch, "from": old_lr,
+                                                           "to": float(lr)}]
+                atomic_write_yaml(folder.config, config_to_dict(cfg))
+                folder.write_status(status.get("state", "interrupted"), lr_changes=changes)
             else:
                 log.info("no completed epoch in %s: starting from the beginning", folder.path)
             if not folder.preprocessing.is_file():  # a run folder from before the pipeline was saved
@@ -296,11 +311,30 @@ def resume(run_dir: str | os.PathLike, *, callbacks: Sequence[Callback] = (), da
             return _run(setup, folder)
 
 
+def _scale_rates(trainer: Trainer, ratio: float) -> None:
+    """Multiply every learning rate the optimiser and its schedule hold by ``ratio`` (a resumed run's new rate)."""
+    for group in trainer.optimizer.param_groups:
+        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+            if key in group:
+                group[key] *= ratio
+    sched = trainer.scheduler
+    for attr in ("base_lrs", "_last_lr", "min_lrs"):
+        if isinstance(getattr(sched, attr, None), list):
+            setattr(sched, attr, [v * ratio for v in getattr(sched, attr)])
+
+
 def _run(setup: TrainingSetup, folder: RunFolder) -> RunFolder:
     trainer = setup.trainer
     t0 = time.perf_counter()
     try:
         trainer.fit()
+    except DivergenceError as e:
+        lr = setup.cfg.train.lr
+        folder.write_status("failed", epochs_completed=trainer.epoch, error=f"DivergenceError: {e}", diverged=True)
+        raise DivergenceError(f"{e} Epochs 1-{trainer.epoch} are saved: medclass train --resume {folder.path} "
+                              f"--lr {lr / 10:.2g}" if trainer.epoch else
+                              f"{e} No epoch was completed: start again with a lower train.lr (--lr {lr / 10:.2g}) "
+                              f"and --overwrite.") from None
     except KeyboardInterrupt:
         folder.write_status("interrupted", epochs_completed=trainer.epoch)
         raise

@@ -109,6 +109,7 @@ def _worker(base: RunConfig, out_dir: str, storage_url: str, study_name: str, n_
         return value
 
     # a diverged trial (non-finite loss) is recorded as failed and the search goes on; anything else stops it
+    # DivergenceError is a FloatingPointError: a diverged trial fails, the study goes on
     study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(FloatingPointError,))
 
 

@@ -32,6 +32,7 @@ from torch import nn
 from ..data.loader import BatchLoader
 from ..tasks import Task
 from .callbacks import Callback
+from .divergence import DivergenceGuard
 from .inference import predict_proba
 from .optim import is_epoch_scheduler
 from .seeding import derive_seed, epoch_generator
@@ -129,6 +130,7 @@ class Trainer:
         if ema_decay:
             self.ema = torch.optim.swa_utils.AveragedModel(
                 model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+        self.divergence = DivergenceGuard()
         self.epoch = 0  # epochs completed
         self.step = 0
         self.history: list[dict[str, Any]] = []
@@ -172,12 +174,7 @@ class Trainer:
         for b, (x, y) in enumerate(self.train_loader.batches(gen)):
             data_time += time.perf_counter() - t_data
             loss = self.train_step.loss(x, y)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(
-                    f"Training loss became {loss.item()} at epoch {epoch + 1}, batch {b + 1}. "
-                    f"Lower train.lr (learning rate now {self.optimizer.param_groups[0]['lr']:.3g}), set "
-                    f"train.grad_clip, or check the data."
-                )
+            self.divergence.check(loss.item(), epoch, b, self.optimizer.param_groups[0]["lr"])
             self.train_step.update(loss)
             if not is_epoch_scheduler(self.scheduler):
                 self.scheduler.step()
@@ -213,6 +210,7 @@ class Trainer:
             "history": copy.deepcopy(self.history),
             "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks},
             "should_stop": self.should_stop,
+            "divergence": self.divergence.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -226,6 +224,7 @@ class Trainer:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.history = list(state["history"])
         self.should_stop = bool(state.get("should_stop", False))
+        self.divergence.load_state_dict(state.get("divergence", {}))
         saved = state.get("callbacks", {})
         for cb in self.callbacks:
             if type(cb).__name__ in saved:
