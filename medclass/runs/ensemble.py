@@ -150,12 +150,14 @@ def ensemble_runs(run_dirs: Sequence[str | os.PathLike], split: str = "test", tt
     metrics = {"dataset": card["name"], "split": split, **result.pop("metrics"), "ensemble": ensemble,
                "tta": ensemble["tta"], "inference_seconds": round(time.perf_counter() - t0, 3), **result}
     if out is not None:
-        write_predictions(out / "predictions" / f"{split}.csv", labels, proba, split_meta)
-        if val is not None and split != "val":
-            write_predictions(out / "predictions" / "val.csv", val[0], val[1], val_extra)
-        atomic_write_json(out / "metrics" / f"{split}.json", metrics)
-        atomic_write_json(out / "ensemble.json", {"dataset": card["name"], "task": card["task"],
-                                                  "labels": card["labels"], "split": split, **ensemble})
+        out.mkdir(parents=True, exist_ok=True)
+        with RunFolder(out).lock("ensemble"):  # the files of one ensemble, never mixed with another's
+            write_predictions(out / "predictions" / f"{split}.csv", labels, proba, split_meta)
+            if val is not None and split != "val":
+                write_predictions(out / "predictions" / "val.csv", val[0], val[1], val_extra)
+            atomic_write_json(out / "metrics" / f"{split}.json", metrics)
+            atomic_write_json(out / "ensemble.json", {"dataset": card["name"], "task": card["task"],
+                                                      "labels": card["labels"], "split": split, **ensemble})
     log.info("ensemble of %d runs, %s %s: auc %s (n=%d)", len(infos), card["name"], split, metrics.get("auc"),
              metrics["n"])
     return metrics
@@ -164,7 +166,7 @@ def ensemble_runs(run_dirs: Sequence[str | os.PathLike], split: str = "test", tt
 def _check_out(out: Path, members: list[RunFolder]) -> None:
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"Output path '{out}' exists and is a file, not a folder. Choose another --out.")
-    if out.is_dir() and any(out.iterdir()) and not (out / "ensemble.json").is_file():
+    if out.is_dir() and any(e.name != ".lock" for e in out.iterdir()) and not (out / "ensemble.json").is_file():
         raise RunFolderError(f"'{out}' is not empty and is not an ensemble folder (no ensemble.json). "
                              f"Choose another --out.")
     for m in members:
