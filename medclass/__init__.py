@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.2.0"
+from ._version import __version__
 
 _PUBLIC = {
     "RunConfig": "medclass.config", "build_config": "medclass.config",

@@ -15,19 +15,21 @@ def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
     p = sub.add_parser("data", help="list, describe and download datasets; import and check your own images",
                        parents=[parent])
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    ls = dsub.add_parser("list", help="every MedMNIST dataset medclass knows")
+    ls = dsub.add_parser("list", parents=[parent], help="every MedMNIST dataset medclass knows")
     ls.set_defaults(run=run_list)
-    info = dsub.add_parser("info", help="facts about one dataset: task, labels, splits, licence, citation")
+    info = dsub.add_parser("info", parents=[parent],
+                           help="facts about one dataset: task, labels, splits, licence, citation")
     info.add_argument("name")
     info.add_argument("--data-dir", metavar="DIR", help="also say whether/where the files are found")
     info.set_defaults(run=run_info)
-    dl = dsub.add_parser("download", help="download (or verify) a dataset file",
+    dl = dsub.add_parser("download", parents=[parent], help="download (or verify) a dataset file",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     dl.add_argument("name")
     dl.add_argument("--size", type=int, default=28, help="image size in px")
     dl.add_argument("--data-dir", metavar="DIR", help="folder to put it in (else $MEDCLASS_DATA, then cache)")
     dl.set_defaults(run=run_download)
-    imp = dsub.add_parser("import-folder", help="write a manifest CSV for a folder with one sub-folder per class",
+    imp = dsub.add_parser("import-folder", parents=[parent],
+                          help="write a manifest CSV for a folder with one sub-folder per class",
                           description="Write a manifest for DIR/<class>/... (patient id: the first sub-folder "
                                       "below the class folder, or --patient-regex on the file name).")
     imp.add_argument("folder", metavar="DIR")
@@ -35,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
     imp.add_argument("--patient-regex", metavar="REGEX",
                      help="regular expression whose first group, searched in each file name, is the patient id")
     imp.set_defaults(run=run_import_folder)
-    chk = dsub.add_parser("check", help="check a manifest: unreadable rows, split, leaked patients and duplicates",
+    chk = dsub.add_parser("check", parents=[parent],
+                          help="check a manifest: unreadable rows, split, leaked patients and duplicates",
                           description="Read, decode, split and check a manifest for leakage across splits "
                                       "(shared patients, exact and near-duplicate images) without training. "
                                       "Exit status 1 when anything is wrong.")

@@ -15,10 +15,11 @@ from .tables import simple_table
 def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("models", help="list registered architectures", parents=[parent])
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    ls = msub.add_parser("list", help="every registered model: family, size, pretrained weights, CAM support")
+    ls = msub.add_parser("list", parents=[parent],
+                         help="every registered model: family, size, pretrained weights, CAM support")
     ls.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'resnet*'")
     ls.set_defaults(run=run_list)
-    info = msub.add_parser("info", help="one model's full card")
+    info = msub.add_parser("info", parents=[parent], help="one model's full card")
     info.add_argument("name", help="a registered model name, e.g. resnet18")
     info.set_defaults(run=run_info)
 

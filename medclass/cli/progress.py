@@ -35,7 +35,8 @@ class TrainingProgress(Callback):
         self.t0 = time.perf_counter()
         self.start_epoch = trainer.epoch
         self.bar = tqdm(total=remaining, unit="step", dynamic_ncols=True, file=sys.stderr,
-                        disable=not (self.enabled and interactive()), desc=f"epoch {trainer.epoch + 1}/{trainer.epochs}")
+                        disable=not (self.enabled and interactive()),
+                        desc=f"epoch {trainer.epoch + 1}/{trainer.epochs}")
 
     def on_epoch_start(self, trainer, epoch):
         if self.bar is not None:

@@ -10,7 +10,8 @@ from .options import config_from_args, config_parent
 
 
 def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("train", help="train a model into a run folder (or resume one)", parents=[parent, config_parent()],
+    p = sub.add_parser("train", help="train a model into a run folder (or resume one)",
+                       parents=[parent, config_parent()],
                        description="Train a model. Settings resolve as: defaults < --recipe < --config < flags.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", metavar="DIR", help="run folder to create")

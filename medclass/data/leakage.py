@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 from scipy.fft import dctn
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from ..errors import ConfigError, DataError, did_you_mean
 
@@ -194,7 +196,6 @@ def _close_pairs(a: np.ndarray, b: np.ndarray, max_bits: int):
 @dataclass(frozen=True)
 class Leak:
     """One patient, or one group of identical or near-identical images, found in more than one split."""
-
     kind: str  # "patient", "duplicate" or "near-duplicate"
     splits: tuple[str, ...]  # the splits involved, in the order they first appear in the data
     detail: str  # one line for a person: the patient or images, with their splits, CSV rows and paths
@@ -369,7 +370,6 @@ def check_leakage(
 
 class _Where:
     """Names images for messages: ``train (row 3 'a.png', row 8 'b.png') and test (row 41 'c.png')``."""
-
     def __init__(self, split: list[str], paths: list[str], rows: list[int]):
         self.split, self.paths, self.rows = split, paths, rows
         self.order = list(dict.fromkeys(split))
@@ -439,8 +439,6 @@ def _duplicate_leaks(content_hashes: Sequence[str | None], where: _Where, checke
 
 def _near_duplicate_leaks(perceptual_hashes: Sequence[int | None], content_hashes: Sequence[str | None] | None,
                           max_bits: int, where: _Where, checked: dict) -> list[Leak]:
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
 
     have = [i for i, h in enumerate(perceptual_hashes) if h is not None]
     checked["images_without_perceptual_hash"] = len(perceptual_hashes) - len(have)

@@ -22,7 +22,8 @@ __all__ = ["intensity_shift", "prevalence_shift", "operating_point_shift"]
 
 
 def intensity_shift(train: dict[str, list[float]], new: dict[str, list[float]]) -> dict[str, Any]:
-    """Both sets' statistics and, per channel, the standardised mean difference ``(mean_new - mean_train) / sd_train``."""
+    """Both sets' statistics and, per channel, the standardised mean difference
+    ``(mean_new - mean_train) / sd_train``."""
     smd = [round((n - t) / s, 3) if s and s > 0 else float("nan")
            for t, n, s in zip(train["mean"], new["mean"], train["sd"])]
     return {"train": train, "new": new, "standardised_mean_difference": smd}
@@ -32,7 +33,8 @@ def prevalence_shift(train_counts: Sequence[int], new_labels: np.ndarray, classe
     """Each class's share of the training split and of the new set (single-label tasks)."""
     train = np.asarray(train_counts, float)
     new = np.bincount(np.asarray(new_labels, int), minlength=len(classes)).astype(float)
-    return {"classes": list(classes), "train_counts": train.astype(int).tolist(), "new_counts": new.astype(int).tolist(),
+    return {"classes": list(classes), "train_counts": train.astype(int).tolist(),
+            "new_counts": new.astype(int).tolist(),
             "train_share": np.round(train / max(train.sum(), 1), 4).tolist(),
             "new_share": np.round(new / max(new.sum(), 1), 4).tolist()}
 

@@ -92,8 +92,8 @@ def _verified_meta(data: bytes, path: Path) -> dict[str, Any]:
         raise CheckpointError(f"Checkpoint '{path}' is corrupted or truncated ({e}). {_ADVICE}") from None
     expected = raw.get("sha256")
     if expected is not None and sha256_hex(memoryview(data)[8 + n:]) != expected:
-        raise CheckpointError(f"Checkpoint '{path}' is corrupted or truncated: its tensor data does not match the SHA-256 stored "
-                              f"in it when it was written (the file changed on disk). {_ADVICE}")
+        raise CheckpointError(f"Checkpoint '{path}' is corrupted or truncated: its tensor data does not match the "
+                              f"SHA-256 stored in it when it was written (the file changed on disk). {_ADVICE}")
     return meta
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from .. import __version__
+from .._version import __version__
 from ..data.medmnist import MEDMNIST
 from ..errors import DataError, MedclassError, RunFolderError
 from ..evaluation.calibration import apply_temperature, bins_ece, reliability_bins

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from ..errors import ConfigError
+
 __all__ = ["collect_environment", "resolve_device", "git_commit"]
 
 _PACKAGES = ("medclass", "torch", "torchvision", "numpy", "scikit-learn", "scipy", "safetensors", "pyyaml")
@@ -19,8 +21,6 @@ _PACKAGES = ("medclass", "torch", "torchvision", "numpy", "scikit-learn", "scipy
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when available; an unavailable CUDA device is a clear error."""
-    from ..errors import ConfigError
-
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):

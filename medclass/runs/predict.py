@@ -220,7 +220,8 @@ def expand_inputs(inputs: Iterable[str | os.PathLike], *, recursive: bool = Fals
         p = Path(raw)
         if p.is_dir():
             found = p.rglob("*") if recursive else p.iterdir()
-            files = [f for f in found if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            files = [f for f in found if f.is_file()
+                     and not any(part.startswith(".") for part in f.relative_to(p).parts)
                      and f.suffix.lower() not in (".csv", ".txt", ".json", ".md", ".yaml")]
             if not files:
                 hint = "" if recursive else " (its sub-folders are not searched without --recursive)"

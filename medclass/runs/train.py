@@ -241,7 +241,8 @@ def train(cfg: RunConfig, out: str | os.PathLike, *, overwrite: bool = False, ca
 
     Example:
         >>> from medclass import build_config, train
-        >>> run = train(build_config("default", overrides={"data": {"dataset": "breastmnist"}}), "runs/b0")  # doctest: +SKIP
+        >>> cfg = build_config("default", overrides={"data": {"dataset": "breastmnist"}})
+        >>> run = train(cfg, "runs/b0")  # doctest: +SKIP
     """
     validate(cfg)
     out = Path(out)

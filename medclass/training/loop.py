@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import math
 import time
 from collections.abc import Sequence
 from typing import Any

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure  # no pyplot: no global state, no display, any backend
+from scipy.signal import medfilt, savgol_filter
 from torch import nn
 
 from ..tasks import Task
@@ -148,7 +150,6 @@ def _trend(losses: np.ndarray, diverge: float) -> tuple[np.ndarray, int]:
     out (NaN): a fit through an explosion bends the points before it.
     """
     # scipy's filters rather than hand-written ones: they handle the ends with local fits too
-    from scipy.signal import medfilt, savgol_filter
 
     x = losses.astype(float)
     start_level = float(np.median(x[: max(len(x) // 10, 1)]))
@@ -182,8 +183,6 @@ def _suggest(lrs: np.ndarray, trend: np.ndarray, window: int) -> tuple[float, fl
 
 def plot_lr_range(result: LRRangeResult, path: str | os.PathLike) -> Path:
     """Draw the loss against the learning rate (log axis) with both suggestions; write ``path`` (PNG, PDF, SVG)."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display, any backend
-
     path = Path(path)
     fig = Figure(figsize=(6, 4), dpi=120)
     ax = fig.subplots()

@@ -50,10 +50,10 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
     if tail.startswith(_TRAILER):
         data, expected = data[:-_TRAILER_LEN], tail[len(_TRAILER):-1].decode("ascii", "replace")
         if hashlib.sha256(data).hexdigest() != expected:
-            raise CheckpointError(f"Resume state '{path}' is corrupted or truncated: its contents do not match the SHA-256 stored "
-                                  f"in it when it was written (the file changed on disk). Resume is not possible "
-                                  f"from it; start the run again with --overwrite, or restore the folder from an "
-                                  f"intact copy.")
+            raise CheckpointError(f"Resume state '{path}' is corrupted or truncated: its contents do not match the "
+                                  f"SHA-256 stored in it when it was written (the file changed on disk). Resume is "
+                                  f"not possible from it; start the run again with --overwrite, or restore the "
+                                  f"folder from an intact copy.")
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError... for damaged files

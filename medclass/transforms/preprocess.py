@@ -63,6 +63,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from skimage.exposure import equalize_adapthist
+from skimage.filters import threshold_otsu
 
 from ..config import CT_WINDOWS, PRESETS, PreprocessConfig
 from ..errors import ConfigError, DataError, did_you_mean
@@ -318,8 +320,6 @@ def _minmax(x: np.ndarray) -> np.ndarray:
 
 
 def _zscore_foreground(x: np.ndarray) -> np.ndarray:
-    from skimage.filters import threshold_otsu
-
     lo, hi = float(x.min()), float(x.max())
     if not hi > lo:
         return np.zeros_like(x)
@@ -357,8 +357,6 @@ def _shades_of_grey(x: np.ndarray, p: int = 6) -> np.ndarray:
 
 
 def _clahe(x: np.ndarray, clip: float, per_channel: bool) -> np.ndarray:
-    from skimage.exposure import equalize_adapthist
-
     def equalize(channel: np.ndarray) -> np.ndarray:
         if not channel.max() > channel.min():  # scikit-image would turn a constant image white
             return channel

@@ -17,6 +17,8 @@ from medclass.runs import evaluate_run, load_run, resume, train
 from medclass.training.state import load_state, state_bytes
 from tests.conftest import fast_config
 
+pytestmark = pytest.mark.faults  # the fault-injection tier: `make test-all`
+
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:

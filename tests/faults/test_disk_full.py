@@ -8,10 +8,14 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 import medclass.utils.io as io_mod
 from medclass.cli.main import main
 from medclass.run_folder import RunFolder
 from tests.conftest import make_npz
+
+pytestmark = pytest.mark.faults  # the fault-injection tier: `make test-all`
 
 
 def _args(data: Path, out: Path) -> list[str]:

@@ -31,6 +31,8 @@ def finished(tmp_path_factory) -> Path:
 _HOLD = """
 import sys, time
 from medclass.run_folder import RunFolder
+
+pytestmark = pytest.mark.faults  # the fault-injection tier: `make test-all`
 with RunFolder(sys.argv[1]).lock(sys.argv[2]):
     print("locked", flush=True)
     time.sleep(float(sys.argv[3]))

@@ -185,3 +185,29 @@ def test_own_images_import_check_and_train_from_the_command_line(capsys, tmp_pat
     assert main(["train", "--manifest", str(manifest), "--out", str(tmp_path / "r"), "--set", "data.leakage=warn",
                  *FAST]) == 0
     assert (tmp_path / "r" / "leakage.json").is_file()
+
+
+def test_one_epoch_on_a_small_dataset_trains(toy_npz, tmp_path, capsys):
+    """One epoch of 4 steps: a one-cycle schedule this short used to end in ZeroDivisionError."""
+    assert main(["train", "--dataset", str(toy_npz), "--epochs", "1", "--batch-size", "16", "--set", "model.width=4",
+                 "--out", str(tmp_path / "r"), "--quiet"]) == 0
+
+
+def test_unexpected_errors_are_one_line_and_tracebacks_need_v(monkeypatch, capsys):
+    import medclass.cli.data as data_cli
+
+    def boom(args):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(data_cli, "run_list", boom)
+    assert main(["data", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: unexpected KeyError: 'surprise'") and "with -v for the traceback" in err
+    assert len(err.strip().splitlines()) == 2
+    with pytest.raises(KeyError):
+        main(["data", "list", "-v"])  # -v after the sub-command works too
+
+
+def test_verbose_after_the_subcommand(capsys):
+    assert main(["models", "list", "-v"]) == 0
+    assert main(["-v", "data", "list"]) == 0
