@@ -50,7 +50,7 @@ __all__ = ["build_report", "SECTIONS"]
 log = logging.getLogger(__name__)
 
 SECTIONS = ("summary", "intended-use", "data-card", "training", "metrics", "curves", "confusion", "operating-points",
-            "calibration", "subgroups", "interpretation", "configuration", "environment")
+            "calibration", "subgroups", "external", "interpretation", "configuration", "environment")
 MIN_PER_BIN = 20  # equal-count calibration bins hold at least this many images (at most 10 bins)
 SPARSE_BIN = 10  # an equal-width bin with fewer images is drawn hollow, without a line through it
 
@@ -110,6 +110,7 @@ def build_report(run_dir: str | os.PathLike, split: str = "test", out: str | os.
         "operating_points": _operating_points(m, names, cfg),
         "calibration": _calibration(m, folder, split, names),
         "subgroups": _subgroups(m),
+        "external": _external(folder, names),
         "interpretation": _interpretation(folder, split, card, gallery_builder),
         "configuration": yaml.safe_dump(cfg, sort_keys=False),
         "environment": json.dumps(read_json(folder.environment), indent=2),
@@ -378,6 +379,35 @@ def _subgroups(m: dict) -> dict | None:
                                         "warning": r.get("warning")} for r in rows]}
               for col, rows in sg.items()]
     return {"tables": tables, "meaning": TERMS["subgroups"]}
+
+
+def _external(folder: RunFolder, names: dict) -> list[dict]:
+    """One block per external set scored with ``medclass evaluate RUN --manifest`` (metrics/external-*.json)."""
+    out = []
+    for path in sorted((folder.path / "metrics").glob("external-*.json")):
+        m = read_json(path)
+        ext, shift = m.get("external", {}), m.get("shift", {})
+        iv = m.get("intervals", {})
+        rows = [{"name": label, "value": _cell(iv.get(key)) or {"estimate": num(m.get(key)), "range": ""}}
+                for key, label in (("auc", "AUC"), ("acc", "accuracy"), ("sensitivity", "sensitivity"),
+                                   ("specificity", "specificity")) if key in m]
+        prev = shift.get("prevalence")
+        prevalence = None if not prev else [
+            {"cls": display_label(c), "train": pct(a), "new": pct(b), "n": n}
+            for c, a, b, n in zip(prev["classes"], prev["train_share"], prev["new_share"], prev["new_counts"])]
+        inten = shift.get("intensity", {})
+        intensity = None if not inten.get("train") else [
+            {"channel": k, "train": f"{inten['train']['mean'][k]:.3f} ± {inten['train']['sd'][k]:.3f}",
+             "new": f"{inten['new']['mean'][k]:.3f} ± {inten['new']['sd'][k]:.3f}",
+             "smd": num(inten["standardised_mean_difference"][k], 2)} for k in range(len(inten["train"]["mean"]))]
+        cal = shift.get("calibration")
+        size = (shift.get("size") or {}).get("new") or {}
+        out.append({"name": ext.get("name", path.stem), "n": m.get("n"), "bad": ext.get("n_bad_rows", 0),
+                    "unit": (m.get("bootstrap") or {}).get("unit", "image"), "rows": rows,
+                    "prevalence": prevalence, "intensity": intensity, "calibration": cal,
+                    "size": size.get("size", {}).get("median"), "spacing": size.get("spacing_mm", {}).get("median"),
+                    "kinds": shift.get("file_kinds"), "pipeline": ext.get("pipeline")})
+    return out
 
 
 def _interpretation(folder: RunFolder, split: str, card: dict, build: Callable[[Path, str], Any] | None) -> dict:

@@ -78,3 +78,17 @@ def test_external_files_of_another_kind_are_refused_or_skipped(site_a_run, tmp_p
     assert main(["evaluate", str(site_a_run), "--manifest", str(other)]) == 2
     assert "png8_000.png" in capsys.readouterr().err
     assert main(["evaluate", str(site_a_run), "--manifest", str(other), "--skip-bad"]) == 0
+
+
+def test_the_report_has_a_section_per_external_set(site_a_run, tmp_path):
+    from medclass.reports import build_report
+    from medclass.runs import evaluate_run
+
+    for name, seed in (("north", 11), ("south <b>", 12)):
+        evaluate_external(site_a_run, write_manifest(tmp_path / name, "dicom_cr_mono1", n=10, seed=seed),
+                          name=name)
+    evaluate_run(site_a_run, "test")
+    doc = build_report(site_a_run).read_text()
+    assert "External validation (data the model never saw)" in doc
+    assert "<h3>north (10 images)" in doc and "south-b" in doc and "<b>" not in doc.split("External validation")[1][:20]
+    assert "share in training" in doc and "standardised difference" in doc and "called positive" in doc
