@@ -24,14 +24,8 @@ from .datasets import ArraySplit, ImageDataset
 from .decode import DecodedManifest, decode_manifest, decoding_pipeline
 from .leakage import LeakageReport, check_leakage, enforce
 from .manifest import MAX_LISTED, SPLIT_COLUMN, SPLIT_NAMES, BadRow, Manifest, fail_or_skip, read_manifest
-from .splits import (
-    apply_split,
-    check_split_classes,
-    cross_validation_splits,
-    load_split,
-    split_by_ratios,
-    split_csv_text,
-)
+from .split_files import apply_split, load_split, split_csv_text
+from .splits import check_split_classes, cross_validation_splits, split_by_ratios
 from .statistics import size_summary
 
 __all__ = ["ManifestCheck", "check_manifest", "load_manifest_dataset"]
