@@ -21,7 +21,7 @@ from ..errors import DataError, did_you_mean
 from ..utils.io import atomic_write_text
 from .splits import SPLIT_NAMES
 
-__all__ = ["save_split", "split_csv_text", "load_split", "apply_split"]
+__all__ = ["apply_split", "load_split", "save_split", "split_csv_text"]
 
 log = logging.getLogger(__name__)
 
