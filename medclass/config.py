@@ -38,6 +38,7 @@ __all__ = [
     "config_from_dict",
     "load_yaml",
     "parse_overrides",
+    "check_table_keys",
 ]
 
 
@@ -46,6 +47,16 @@ def _f(default: Any, help: str, **constraints: Any) -> Any:
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults: configs are frozen")
     return field(default=default, metadata={"help": help, **constraints})
+
+
+def check_table_keys(table: Mapping[str, Any], names: Iterable[str], where: str) -> None:
+    """Raise ``ImportError`` unless ``table`` has exactly the keys ``names``: a name is declared once, here (for
+    the choices of a config field), and the table that builds or handles it is checked against it at import."""
+    names = tuple(names)
+    missing, extra = [n for n in names if n not in table], [n for n in table if n not in names]
+    if missing or extra:
+        raise ImportError(f"{where} must have exactly the names the configuration declares ({', '.join(names)}); "
+                          f"missing: {', '.join(missing) or 'none'}; not declared: {', '.join(extra) or 'none'}.")
 
 
 PRESETS = ("none", "ct-lung", "ct-mediastinum", "ct-bone", "ct-brain", "ct-abdomen", "ct-multi", "xray", "fundus",

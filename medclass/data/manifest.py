@@ -32,8 +32,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +40,8 @@ import numpy as np
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError, did_you_mean
+from ..evaluation.kinds import TaskKind, class_kind, get_kind
+from ..utils.text import natural_key
 
 __all__ = ["BadRow", "Manifest", "read_manifest", "fail_or_skip", "natural_key"]
 
@@ -91,18 +91,14 @@ class Manifest:
                         self.task, pick(self.patient_ids), pick(self.split),
                         {k: pick(v) for k, v in self.metadata.items()}, list(self.bad), dict(self.facts))
 
+    @property
+    def kind(self) -> TaskKind:
+        return get_kind(self.task, heads=self.facts.get("heads", ()))
+
     def strata(self) -> tuple[np.ndarray, tuple[str, ...]]:
         """Labels to stratify splits on, with their names: the labels themselves for classification; for
         regression the value's quintile; for multi-task the first head's class (missing: a stratum of its own)."""
-        if self.task == "regression":
-            edges = np.unique(np.quantile(self.labels, [0.2, 0.4, 0.6, 0.8]))
-            bins = np.digitize(self.labels, edges)
-            return bins, tuple(f"quintile {k + 1}" for k in range(int(bins.max()) + 1))
-        if self.task == "multitask":
-            first = self.labels[:, 0]
-            k = self.facts["heads"][0]
-            return np.where(first < 0, k, first), (*self.classes[:k], "missing")
-        return self.labels, self.classes
+        return self.kind.strata(self.labels, self.classes)
 
 
 # --- 1. the CSV -----------------------------------------------------------------------------------
@@ -136,14 +132,10 @@ def read_manifest(cfg: DataConfig) -> Manifest:
     records = list(reader)
     if not records:
         raise DataError(f"Manifest '{src}' has a header but no rows. Add one row per image.")
-    if cfg.task == "multitask" and len(cfg.label_columns) < 2:
-        raise ConfigError(f"data.task=multitask needs one label column per head (data.label_columns), got "
-                          f"{len(cfg.label_columns)}: {', '.join(cfg.label_columns)}.")
-    if cfg.task in ("regression", "ordinal", "binary", "multiclass") and len(cfg.label_columns) > 1:
-        raise ConfigError(f"data.task={cfg.task} takes one label column, but data.label_columns names "
-                          f"{len(cfg.label_columns)}. Use data.task=multitask (one head per column) or multilabel "
-                          f"(0/1 columns).")
-    multilabel = cfg.task == "multilabel" or (len(cfg.label_columns) > 1 and cfg.task != "multitask")
+    kind = _kind_of(cfg)
+    problem = kind.column_problem(cfg.label_columns)
+    if problem:
+        raise ConfigError(problem)
     has_patient = cfg.patient_column in header
     reserved = {cfg.path_column, *cfg.label_columns, cfg.patient_column, SPLIT_COLUMN}
     meta_cols = [h for h in header if h not in reserved and h]
@@ -158,8 +150,7 @@ def read_manifest(cfg: DataConfig) -> Manifest:
                               f"has {len(header) + len(rec[None])} cells but the header has {len(header)} columns"))
             continue
         path = (rec.get(cfg.path_column) or "").strip()
-        problem = _row_problem(rec, cfg, multilabel, () if cfg.task == "multitask" else classes, path, seen,
-                               has_patient)
+        problem = _row_problem(rec, cfg, kind, classes, path, seen, has_patient)
         if problem:
             bad.append(BadRow(i, path, problem))
             continue
@@ -174,29 +165,10 @@ def read_manifest(cfg: DataConfig) -> Manifest:
     fail_or_skip(bad, cfg, src, "in the manifest")
     if not rows:
         raise DataError(f"Manifest '{src}': no usable rows are left.")
-    facts: dict = {}
-    if multilabel:
-        classes = tuple(cfg.label_columns)
-        labels = np.array([[int(float(v)) if v not in ("", "-1") else -1 for v in r] for r in raw_labels], np.int64)
-        task = "multilabel"
-    elif cfg.task == "regression":
-        classes, task = (cfg.label_columns[0],), "regression"
-        labels = np.array([float(r[0]) for r in raw_labels], np.float64)
-    elif cfg.task == "multitask":
-        labels, classes, heads = _multitask_labels(raw_labels, cfg, src)
-        task, facts = "multitask", {"heads": heads, "head_names": list(cfg.label_columns)}
-    else:
-        values = [r[0] for r in raw_labels]
-        if not classes:
-            classes = tuple(sorted(set(values), key=natural_key))
-        if len(classes) < 2:
-            raise DataError(f"Manifest '{src}': the label column '{cfg.label_columns[0]}' holds only one class "
-                            f"({classes[0]!r}). A classifier needs at least two; check the column or the file.")
-        index = {c: k for k, c in enumerate(classes)}
-        labels = np.array([index[v] for v in values], np.int64)
-        task = cfg.task or ("binary" if len(classes) == 2 else "multiclass")
-        if task == "binary" and len(classes) != 2:
-            raise DataError(f"data.task is binary but the manifest has {len(classes)} classes: {', '.join(classes)}.")
+    labels, classes, facts = kind.encode(raw_labels, cfg.label_columns, classes, f"Manifest '{src}'")
+    if not cfg.task and kind.class_index:  # the task left to the labels: binary for two classes
+        kind = class_kind(len(classes))
+    task = kind.name
     split = splits if any(splits) else None
     if split is not None and not all(splits):
         first = next(r for r, s in zip(rows, splits) if not s)
@@ -207,23 +179,6 @@ def read_manifest(cfg: DataConfig) -> Manifest:
                     "several images, add patient ids so that they stay in one split.", src, cfg.patient_column)
     return Manifest(src, root, rows, paths, labels, classes, task, patients if has_patient else None, split,
                     metadata, bad, facts)
-
-
-def _multitask_labels(raw: list[list[str]], cfg: DataConfig, src: Path):
-    """One class index per head (column), -1 where the cell is empty; class names ``column:value``."""
-    labels = np.full((len(raw), len(cfg.label_columns)), -1, np.int64)
-    classes: list[str] = []
-    heads: list[int] = []
-    for h, col in enumerate(cfg.label_columns):
-        values = sorted({r[h] for r in raw if r[h]}, key=natural_key)
-        if len(values) < 2:
-            raise DataError(f"Manifest '{src}': the label column '{col}' holds {len(values)} class(es); each head "
-                            f"of a multi-task model needs at least two.")
-        index = {v: k for k, v in enumerate(values)}
-        labels[:, h] = [index[r[h]] if r[h] else -1 for r in raw]
-        classes += [f"{col}:{v}" for v in values]
-        heads.append(len(values))
-    return labels, tuple(classes), heads
 
 
 def _check_columns(cfg: DataConfig, header: list[str], src: Path) -> None:
@@ -240,33 +195,23 @@ def _check_columns(cfg: DataConfig, header: list[str], src: Path) -> None:
         raise DataError(f"Manifest '{src}' has the column(s) {', '.join(dupes)} more than once; names must be unique.")
 
 
-def _row_problem(rec: dict, cfg: DataConfig, multilabel: bool, classes: tuple[str, ...], path: str,
+def _kind_of(cfg: DataConfig) -> TaskKind:
+    """The kind ``data.task`` names; unset, several label columns are multi-label and one column is a
+    classification whose number of classes decides between binary and multiclass after reading."""
+    if cfg.task:
+        return get_kind(cfg.task)
+    return get_kind("multilabel") if len(cfg.label_columns) > 1 else class_kind(0)
+
+
+def _row_problem(rec: dict, cfg: DataConfig, kind: TaskKind, classes: tuple[str, ...], path: str,
                  seen: dict[str, int], has_patient: bool) -> str | None:
     if not path:
         return f"the '{cfg.path_column}' cell is empty"
     if path in seen:
         return f"'{path}' is listed twice (also row {seen[path]}); each image must appear once"
-    values = [(rec.get(c) or "").strip() for c in cfg.label_columns]
-    if multilabel:
-        wrong = [(c, v) for c, v in zip(cfg.label_columns, values) if v not in ("0", "1", "", "-1", "0.0", "1.0")]
-        if wrong:
-            got = ", ".join(f"{c}={v!r}" for c, v in wrong)
-            return f"multi-label values must be 0, 1 or empty (unknown); got {got}"
-    elif cfg.task == "multitask":
-        if not any(values):
-            return f"every label cell ({', '.join(cfg.label_columns)}) is empty"
-    elif cfg.task == "regression":
-        try:
-            if not math.isfinite(float(values[0])):
-                raise ValueError
-        except ValueError:
-            return f"the value {values[0]!r} in '{cfg.label_columns[0]}' is not a finite number (data.task=regression)"
-    else:
-        if not values[0]:
-            return f"the label cell '{cfg.label_columns[0]}' is empty"
-        if classes and values[0] not in classes:
-            return (f"label {values[0]!r} is not one of the classes {', '.join(classes)} (data.classes)"
-                    f"{did_you_mean(values[0], classes)}")
+    problem = kind.cell_problem([(rec.get(c) or "").strip() for c in cfg.label_columns], cfg.label_columns, classes)
+    if problem:
+        return problem
     if has_patient and not (rec.get(cfg.patient_column) or "").strip() and not (rec.get(SPLIT_COLUMN) or "").strip() \
             and not cfg.split_file:
         return (f"the patient id ('{cfg.patient_column}') is empty; a patient-level split needs one on every row "
@@ -288,8 +233,3 @@ def fail_or_skip(bad: list[BadRow], cfg: DataConfig, src: Path, stage: str) -> N
                         f"bad_rows.csv in the run folder.")
     log.warning("skipping %d bad row(s) %s of %s (listed in bad_rows.csv):\n  %s%s", len(bad), stage, src, listing,
                 more)
-
-
-def natural_key(s: str) -> tuple:
-    """Sort key putting ``img2`` before ``img10``."""
-    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", s) if t)

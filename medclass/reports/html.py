@@ -30,6 +30,7 @@ from .. import __version__
 from ..data.medmnist import MEDMNIST
 from ..errors import DataError, MedclassError, RunFolderError
 from ..evaluation.calibration import apply_temperature, bins_ece, reliability_bins
+from ..evaluation.kinds import class_kind, get_kind
 from ..run_folder import RunFolder, checkpoint_rule_text, read_predictions
 from ..utils.io import atomic_write_text, read_json
 from . import figures
@@ -125,7 +126,7 @@ def _class_names(card: dict, m: dict) -> dict:
     boot = m.get("bootstrap") or next((h.get("bootstrap") for h in m.get("heads", {}).values()), None) or {}
     out = {"pos": "positive", "neg": "negative", "pos_idx": None, "prevalence": None, "task": card["task"],
            "unit": boot.get("unit", "image"), "replicates": boot.get("replicates", "n/a")}
-    if card["task"] == "binary" and "positive_class" in m:
+    if get_kind(card["task"]).has_positive_class and "positive_class" in m:
         pos_idx = 1 if card.get("positive_label") is None else int(card["positive_label"])
         out.update(pos=display_label(card["labels"][pos_idx]), neg=display_label(card["labels"][1 - pos_idx]),
                    pos_idx=pos_idx, prevalence=(m["tp"] + m["fn"]) / m["n"] if m.get("n") else None)
@@ -247,7 +248,7 @@ def _metrics(m: dict, split: str, folder: RunFolder, names: dict, card: dict) ->
             pos = display_label(h["positive_class"]) if binary else "positive"
             neg = next((lab for lab in labels if lab != pos), "negative") if binary else "negative"
             prev = (h["tp"] + h["fn"]) / h["n"] if binary and h.get("n") else None
-            heads.append({"name": name, "table": _metric_table(h, "binary" if binary else "multiclass", pos, neg,
+            heads.append({"name": name, "table": _metric_table(h, class_kind(len(labels)).name, pos, neg,
                                                                prev)})
         out["heads"] = heads
         return out
@@ -383,7 +384,7 @@ def _subgroups(m: dict) -> dict | None:
 def _interpretation(folder: RunFolder, split: str, card: dict, build: Callable[[Path, str], Any] | None) -> dict:
     """The gallery of ``split``: reused when fresh, built when allowed, otherwise the command that builds it."""
     command = f"medclass explain {folder.path} --gallery --split {split}"
-    if card["task"] in ("multilabel", "multitask"):
+    if not get_kind(card["task"]).single_label:
         return {"gallery": None, "message": f"The heatmap gallery covers single-label tasks; for this "
                                             f"{card['task']} run, explain images one output at a time: "
                                             f"medclass explain {folder.path} IMAGE --class K.", "command": None}
