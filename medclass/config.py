@@ -63,6 +63,11 @@ PRESETS = ("none", "ct-lung", "ct-mediastinum", "ct-bone", "ct-brain", "ct-abdom
            "dermatology", "mri")
 CT_WINDOWS = ("lung", "mediastinum", "bone", "brain", "abdomen")
 TASKS = ("binary", "multiclass", "multilabel", "ordinal", "regression", "multitask")
+# Names declared once, here; each has a builder in a table of the module that builds it, checked against these
+# names when that module is imported (medclass.training.optim, medclass.training.losses, medclass.evaluation.kinds).
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adadelta", "adam", "adamw")
+SCHEDULES = ("constant", "step", "multistep", "plateau", "cosine", "onecycle")
+LOSSES = ("auto", "cross-entropy", "bce", "hinge", "mse", "l1", "huber")
 
 
 @dataclass(frozen=True)
@@ -190,7 +195,7 @@ class TrainConfig:
                                  "0.9 unless changed, momentum=0 for plain SGD), momentum (heavy-ball), nesterov, "
                                  "rmsprop, adagrad, adadelta (lr scales its step; torch's default is lr=1), adam "
                                  "(L2 penalty added to the gradient), adamw (decoupled weight decay)",
-                         choices=("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adadelta", "adam", "adamw"))
+                         choices=OPTIMIZERS)
     lr: float = _f(2e-3, "peak learning rate", gt=0)
     weight_decay: float = _f(5e-4, "L2 penalty (decoupled for adamw); never on biases and normalisation weights",
                              ge=0)
@@ -203,7 +208,7 @@ class TrainConfig:
                                    "multistep (x gamma at milestones), plateau (x gamma when the validation loss "
                                    "stalls for plateau_patience epochs), cosine (warm-up, then cosine decay), "
                                    "onecycle (warm-up, then cosine annealing, Smith 2018)",
-                       choices=("constant", "step", "multistep", "plateau", "cosine", "onecycle"))
+                       choices=SCHEDULES)
     warmup: float = _f(0.2, "onecycle/cosine: fraction of steps spent warming up", ge=0, lt=1)
     step_size: int = _f(10, "step: epochs between two multiplications by gamma", gt=0)
     milestones: tuple[float, ...] = _f((0.5, 0.75), "multistep: fractions of training where lr is multiplied by gamma")
@@ -216,7 +221,7 @@ class TrainConfig:
                            "per label), hinge (multi-class SVM margin loss), mse (squared error of the "
                            "probabilities against one-hot targets; regression: squared error), l1 and huber "
                            "(regression). Multi-label labels equal to -1 (unknown) are left out of every loss",
-                  choices=("auto", "cross-entropy", "bce", "hinge", "mse", "l1", "huber"))
+                  choices=LOSSES)
     label_smoothing: float = _f(0.0, "label smoothing of cross-entropy and bce targets", ge=0, lt=1)
     class_weights: str = _f("balanced", "weight the loss by class frequency: none, or balanced (n / (k * n_class); "
                                     "multi-label: positive weight n_neg / n_pos per label, as CheXNet)",

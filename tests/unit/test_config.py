@@ -130,3 +130,13 @@ def test_nested_dataclass_defaults_are_the_parent_field_default():
     problems: list = []
     got = _from_dict({"inner": {"hflip": True}}, Outer, "", problems)
     assert not problems and got.inner == AugmentConfig(rotate=7.0, hflip=True)
+
+
+def test_check_table_keys_wants_exactly_the_declared_names():
+    from medclass.config import check_table_keys
+
+    check_table_keys({"a": 1, "b": 2}, ("a", "b"), "t")
+    with pytest.raises(ImportError, match=r"^t must have exactly .*\(a, b, c\); missing: c; not declared: none\.$"):
+        check_table_keys({"a": 1, "b": 2}, ("a", "b", "c"), "t")
+    with pytest.raises(ImportError, match=r"missing: b; not declared: z\.$"):
+        check_table_keys({"a": 1, "z": 2}, ("a", "b"), "t")
