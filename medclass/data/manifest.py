@@ -106,6 +106,33 @@ class Manifest:
 
 def read_manifest(cfg: DataConfig) -> Manifest:
     """Read and validate ``cfg.manifest``; bad rows raise, or are set aside with ``cfg.skip_bad``."""
+    src, root = _locate(cfg)
+    header, records = _read_csv(src, cfg)
+    kind = _kind_of(cfg)
+    problem = kind.column_problem(cfg.label_columns)
+    if problem:
+        raise ConfigError(problem)
+    t = _read_rows(records, header, cfg, kind)
+    fail_or_skip(t.bad, cfg, src, "in the manifest")
+    if not t.rows:
+        raise DataError(f"Manifest '{src}': no usable rows are left.")
+    labels, classes, facts = kind.encode(t.labels, cfg.label_columns, tuple(cfg.classes), f"Manifest '{src}'")
+    if not cfg.task and kind.class_index:  # the task left to the labels: binary for two classes
+        kind = class_kind(len(classes))
+    split = t.splits if any(t.splits) else None
+    if split is not None and not all(split):
+        first = next(r for r, s in zip(t.rows, split) if not s)
+        raise DataError(f"Manifest '{src}', row {first}: the '{SPLIT_COLUMN}' column is empty here but filled "
+                        f"elsewhere. Fill it on every row (train, val or test), or drop the column to split by ratios.")
+    if not t.has_patient:
+        log.warning("manifest %s has no '%s' column: each image counts as its own patient. If a patient has "
+                    "several images, add patient ids so that they stay in one split.", src, cfg.patient_column)
+    return Manifest(src, root, t.rows, t.paths, labels, classes, kind.name, t.patients if t.has_patient else None,
+                    split, t.metadata, t.bad, facts)
+
+
+def _locate(cfg: DataConfig) -> tuple[Path, Path]:
+    """The manifest file and the folder its paths are relative to, both checked."""
     src = Path(cfg.manifest or "")
     if not cfg.manifest or not src.is_file():
         raise DataError(f"Manifest '{src}' does not exist. Pass a CSV with a '{cfg.path_column}' column and a label "
@@ -114,6 +141,11 @@ def read_manifest(cfg: DataConfig) -> Manifest:
     if not root.is_dir():
         raise DataError(f"Image root '{root}' (data.image_root) is not a folder. Point it at the folder the "
                         f"manifest's paths are relative to.")
+    return src, root
+
+
+def _read_csv(src: Path, cfg: DataConfig) -> tuple[list[str], list[dict]]:
+    """The header (stripped, columns checked) and the records of a UTF-8 CSV (comma, semicolon or tab)."""
     try:
         text = src.read_text(encoding="utf-8-sig")  # Excel writes a byte-order mark
     except UnicodeDecodeError as e:
@@ -132,53 +164,48 @@ def read_manifest(cfg: DataConfig) -> Manifest:
     records = list(reader)
     if not records:
         raise DataError(f"Manifest '{src}' has a header but no rows. Add one row per image.")
-    kind = _kind_of(cfg)
-    problem = kind.column_problem(cfg.label_columns)
-    if problem:
-        raise ConfigError(problem)
+    return header, records
+
+
+@dataclass
+class _Rows:
+    """The usable rows of a manifest, column by column (cells stripped), and the bad ones."""
+
+    has_patient: bool
+    metadata: dict[str, list[str]]
+    rows: list[int] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    labels: list[list[str]] = field(default_factory=list)  # the label cells of each row
+    patients: list[str] = field(default_factory=list)
+    splits: list[str] = field(default_factory=list)
+    bad: list[BadRow] = field(default_factory=list)
+
+
+def _read_rows(records: list[dict], header: list[str], cfg: DataConfig, kind: TaskKind) -> _Rows:
     has_patient = cfg.patient_column in header
     reserved = {cfg.path_column, *cfg.label_columns, cfg.patient_column, SPLIT_COLUMN}
-    meta_cols = [h for h in header if h not in reserved and h]
-    bad: list[BadRow] = []
-    rows, paths, raw_labels, patients, splits = [], [], [], [], []
-    metadata: dict[str, list[str]] = {c: [] for c in meta_cols}
+    t = _Rows(has_patient, {c: [] for c in header if c not in reserved and c})
     seen: dict[str, int] = {}
     classes = tuple(cfg.classes)
     for i, rec in enumerate(records, start=2):
         if None in rec:  # more cells than header columns
-            bad.append(BadRow(i, (rec.get(cfg.path_column) or "").strip(),
-                              f"has {len(header) + len(rec[None])} cells but the header has {len(header)} columns"))
+            t.bad.append(BadRow(i, (rec.get(cfg.path_column) or "").strip(),
+                                f"has {len(header) + len(rec[None])} cells but the header has {len(header)} columns"))
             continue
         path = (rec.get(cfg.path_column) or "").strip()
         problem = _row_problem(rec, cfg, kind, classes, path, seen, has_patient)
         if problem:
-            bad.append(BadRow(i, path, problem))
+            t.bad.append(BadRow(i, path, problem))
             continue
         seen[path] = i
-        rows.append(i)
-        paths.append(path)
-        raw_labels.append([(rec[c] or "").strip() for c in cfg.label_columns])
-        patients.append((rec.get(cfg.patient_column) or "").strip() if has_patient else "")
-        splits.append((rec.get(SPLIT_COLUMN) or "").strip().lower())
-        for c in meta_cols:
-            metadata[c].append((rec.get(c) or "").strip())
-    fail_or_skip(bad, cfg, src, "in the manifest")
-    if not rows:
-        raise DataError(f"Manifest '{src}': no usable rows are left.")
-    labels, classes, facts = kind.encode(raw_labels, cfg.label_columns, classes, f"Manifest '{src}'")
-    if not cfg.task and kind.class_index:  # the task left to the labels: binary for two classes
-        kind = class_kind(len(classes))
-    task = kind.name
-    split = splits if any(splits) else None
-    if split is not None and not all(splits):
-        first = next(r for r, s in zip(rows, splits) if not s)
-        raise DataError(f"Manifest '{src}', row {first}: the '{SPLIT_COLUMN}' column is empty here but filled "
-                        f"elsewhere. Fill it on every row (train, val or test), or drop the column to split by ratios.")
-    if not has_patient:
-        log.warning("manifest %s has no '%s' column: each image counts as its own patient. If a patient has "
-                    "several images, add patient ids so that they stay in one split.", src, cfg.patient_column)
-    return Manifest(src, root, rows, paths, labels, classes, task, patients if has_patient else None, split,
-                    metadata, bad, facts)
+        t.rows.append(i)
+        t.paths.append(path)
+        t.labels.append([(rec[c] or "").strip() for c in cfg.label_columns])
+        t.patients.append((rec.get(cfg.patient_column) or "").strip() if has_patient else "")
+        t.splits.append((rec.get(SPLIT_COLUMN) or "").strip().lower())
+        for c, values in t.metadata.items():
+            values.append((rec.get(c) or "").strip())
+    return t
 
 
 def _check_columns(cfg: DataConfig, header: list[str], src: Path) -> None:
