@@ -41,7 +41,7 @@ import numpy as np
 from ..config import DataConfig
 from ..errors import ConfigError, DataError, did_you_mean
 from ..evaluation.kinds import TaskKind, class_kind, get_kind
-from ..utils.text import natural_key
+from ..utils.text import canonical_spelling, natural_key
 
 __all__ = ["BadRow", "Manifest", "read_manifest", "fail_or_skip", "natural_key"]
 
@@ -116,6 +116,7 @@ def read_manifest(cfg: DataConfig) -> Manifest:
     fail_or_skip(t.bad, cfg, src, "in the manifest")
     if not t.rows:
         raise DataError(f"Manifest '{src}': no usable rows are left.")
+    _check_spellings(t, cfg, kind, src)
     labels, classes, facts = kind.encode(t.labels, cfg.label_columns, tuple(cfg.classes), f"Manifest '{src}'")
     if not cfg.task and kind.class_index:  # the task left to the labels: binary for two classes
         kind = class_kind(len(classes))
@@ -206,6 +207,44 @@ def _read_rows(records: list[dict], header: list[str], cfg: DataConfig, kind: Ta
         for c, values in t.metadata.items():
             values.append((rec.get(c) or "").strip())
     return t
+
+
+def _check_spellings(t: _Rows, cfg: DataConfig, kind: TaskKind, src: Path) -> None:
+    """Refuse class names that differ only in spelling (``Benign``/``benign``, ``1``/``1.0``/``01``, inner spaces,
+    Unicode forms: equal after :func:`~medclass.utils.text.canonical_spelling`), which would silently become
+    separate classes, unless ``data.classes`` lists every spelling of the group. Surrounding spaces are removed
+    when the cells are read, so ``"benign "`` is ``benign`` already."""
+    if not kind.named_classes:
+        return
+    listed = set(cfg.classes)
+    problems = []
+    for h, col in enumerate(cfg.label_columns):
+        rows_of: dict[str, list[int]] = {}
+        for row, cells in zip(t.rows, t.labels):
+            if cells[h]:
+                rows_of.setdefault(cells[h], []).append(row)
+        groups: dict[str, list[str]] = {}
+        for value in rows_of:
+            groups.setdefault(canonical_spelling(value), []).append(value)
+        for spellings in groups.values():
+            if len(spellings) > 1 and not all(v in listed or f"{col}:{v}" in listed for v in spellings):
+                problems.append(f"column '{col}': " + ", ".join(f"{v!r} ({_rows_text(rows_of[v])})"
+                                                              for v in spellings))
+    if problems:
+        listing = "\n  ".join(problems[:MAX_LISTED])
+        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        raise DataError(f"Manifest '{src}': labels that differ only in spelling (letter case, spacing, Unicode form "
+                        f"or how a number is written) would become separate classes:\n  {listing}{more}\n"
+                        f"Fix the CSV so that each class is spelled one way, or, if they really are different "
+                        f"classes, list every spelling in data.classes.")
+
+
+def _rows_text(rows: list[int], show: int = 3) -> str:
+    """``row 4`` or ``rows 2, 3, 5 and 7 more``."""
+    if len(rows) == 1:
+        return f"row {rows[0]}"
+    shown = ", ".join(map(str, rows[:show]))
+    return f"rows {shown}" + (f" and {len(rows) - show} more" if len(rows) > show else "")
 
 
 def _check_columns(cfg: DataConfig, header: list[str], src: Path) -> None:
