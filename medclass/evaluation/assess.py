@@ -11,11 +11,19 @@ choosing operating points and fitting a temperature) and returns one JSON-ready 
 - ``curves`` (binary): ROC and precision-recall points;
 - ``calibration`` (binary): Brier score, ECE, reliability bins, and optionally temperature scaling;
 - ``subgroups``: the same metrics per value of each metadata column, with counts and a warning when a
-  subgroup is too small to say anything.
+  subgroup is too small to say anything;
+- ``warnings``: what makes the numbers of this split unreliable, each ``{"code", "message"}`` (empty when nothing
+  does): a split of fewer than ``SMALL_SPLIT`` images (or patients), a class with fewer than ``RARE_CLASS``
+  examples, an interval whose metric has a value but was undefined in more than ``UNDEFINED_SHARE`` of the
+  bootstrap replicates (resamples without an image of a class, or none called it; the interval then comes from the
+  lucky rest and is too narrow), and operating points that could not be chosen. A test split of two images printed
+  AUC 1.000 [1.000, 1.000] with 967 of 2000 replicates undefined before these warnings existed.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +41,12 @@ from .weighted import binary_weighted_metrics, counts_metrics
 # binary_weighted_metrics lives in .weighted and is re-exported for existing imports
 __all__ = ["AssessConfig", "assess", "binary_weighted_metrics", "weighted_metric_functions"]
 
+log = logging.getLogger(__name__)
+
 SMALL_SUBGROUP = 30  # fewer examples (or fewer than 5 of either class) and a subgroup's numbers say little
+SMALL_SPLIT = 30  # fewer images (patients, when resampled by patient) and every interval of a split is shaky
+RARE_CLASS = 10  # fewer examples of a class (positives or negatives of a label) and its numbers say little
+UNDEFINED_SHARE = 0.05  # more bootstrap replicates without a value and an interval is not to be trusted
 
 
 @dataclass(frozen=True)
@@ -95,15 +108,60 @@ def assess(y: np.ndarray, proba: np.ndarray, task: str, labels: tuple[str, ...],
     out["bootstrap"] = {"replicates": cfg.n_boot, "level": cfg.level, "seed": cfg.seed, "method": "percentile",
                         "unit": "patient" if groups is not None else "image",
                         "n_units": int(len(np.unique(groups))) if groups is not None else int(len(y))}
+    found = split_warnings(kind.class_support(y, labels), out["intervals"], out["bootstrap"]["n_units"],
+                           out["bootstrap"]["unit"])
     if kind.has_positive_class:
         y_pos, score = (y == pos).astype(int), proba[:, pos]
         out["curves"] = _binary_curves(y_pos, score)
         out["calibration"] = _calibration(y_pos, score, proba, y, val, pos, cfg)
         if val is not None:
-            out["operating_points"] = _operating_points(y_pos, score, val, pos, groups, cfg)
+            if len(np.unique(np.asarray(val[0]) == pos)) < 2:
+                found.append({"code": "no-operating-points", "message": (
+                    "Operating points were not chosen: the validation predictions hold only one class, so no "
+                    "threshold can be tuned on them. Give validation predictions with both classes.")})
+            else:
+                out["operating_points"] = _operating_points(y_pos, score, val, pos, groups, cfg)
     if subgroups:
         out["subgroups"] = {col: _subgroups(y, proba, kind, labels, positive_label, np.asarray(values), groups, cfg)
                             for col, values in subgroups.items()}
+    for w in found:
+        log.warning("%s", w["message"])
+    out["warnings"] = found
+    return out
+
+
+def split_warnings(support: Sequence[tuple[str, int]], intervals: Mapping[str, dict], n_units: int,
+                   unit: str = "image") -> list[dict[str, str]]:
+    """What makes a split's numbers unreliable (see the module notes), each as ``{"code", "message"}``.
+
+    Args:
+        support: ``(what, count)`` per class, from :meth:`~medclass.evaluation.kinds.TaskKind.class_support`.
+        intervals: from :func:`~medclass.evaluation.bootstrap.bootstrap`.
+        n_units: images, or patients when the bootstrap resamples patients.
+        unit: ``image`` or ``patient``.
+    """
+    out = []
+    if n_units < SMALL_SPLIT:
+        out.append({"code": "small-split", "message": (
+            f"Only {n_units} {unit}{'s' if n_units != 1 else ''} in this split: every number here could change a "
+            f"lot with a few other {unit}s, and the intervals cannot show how much. Read them as anecdotes; "
+            f"evaluate on at least {SMALL_SPLIT} {unit}s, with at least {RARE_CLASS} of each class.")})
+    rare = [f"{what}: {n}" for what, n in support if n < RARE_CLASS]
+    if rare:
+        out.append({"code": "rare-class", "message": (
+            f"Fewer than {RARE_CLASS} examples behind some numbers ({'; '.join(rare)}): sensitivity, "
+            f"specificity, AUC and their intervals rest on those few images and are not reliable.")})
+    # a metric without a value on the split itself shows "n/a", which misleads no one; one with a value does
+    undefined = {k: iv["undefined_share"] for k, iv in intervals.items()
+                 if iv.get("undefined_share", 0) > UNDEFINED_SHARE and math.isfinite(iv["estimate"])}
+    if undefined:
+        worst = ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(undefined.items(), key=lambda kv: -kv[1]))
+        n_boot = next(iter(intervals.values()))["n_boot"]
+        out.append({"code": "undefined-replicates", "message": (
+            f"Some intervals could not be computed in more than {100 * UNDEFINED_SHARE:.0f}% of the {n_boot} "
+            f"bootstrap resamples ({worst}): those resamples held no image of a class, or none called it, so the "
+            f"number had nothing to divide by. The intervals come from the other resamples and are narrower than "
+            f"the data allow.")})
     return out
 
 
@@ -193,5 +251,7 @@ def _assess_heads(y, proba, heads, *, val, groups, subgroups, cfg) -> dict:
                      cfg=cfg)
         out[name] = {**res.pop("metrics"), **res}
     mean = {k: float(np.nanmean([out[name][k] for name, _ in heads])) for k in ("auc", "acc")}
+    found = [{"code": w["code"], "message": f"Head {name!r}: {w['message']}"}
+             for name, _ in heads for w in out[name]["warnings"]]
     return {"metrics": {"task": "multitask", "n": int(len(y)), **mean, "averaging": "mean over heads",
-                        "heads": out}}
+                        "heads": out}, "warnings": found}

@@ -152,6 +152,11 @@ class TaskKind:
         """One split's labels in words, for ``medclass data check``."""
         return ", ".join(f"{c} {int((labels == k).sum())}" for k, c in enumerate(classes))
 
+    def class_support(self, labels: np.ndarray, names: Sequence[str]) -> list[tuple[str, int]]:
+        """The examples behind each class's numbers, e.g. ``("class 'benign'", 3)`` (none for values)."""
+        counts = np.bincount(labels.astype(int), minlength=len(names)) if len(labels) else np.zeros(len(names), int)
+        return [(f"class {c!r}", int(n)) for c, n in zip(names, counts)]
+
     def subgroup_counts(self, labels: np.ndarray, n_classes: int) -> list[int] | None:
         """Examples per class in a subgroup (``None`` where classes are not counted)."""
         return np.bincount(labels, minlength=n_classes).tolist()
@@ -313,6 +318,13 @@ class Multilabel(TaskKind):
     def count_text(self, labels, classes):
         return ", ".join(f"{c} {int((labels[:, k] == 1).sum())}" for k, c in enumerate(classes))
 
+    def class_support(self, labels, names):
+        out = []
+        for k, c in enumerate(names):
+            out += [(f"positives of label {c!r}", int((labels[:, k] == 1).sum())),
+                    (f"negatives of label {c!r}", int((labels[:, k] == 0).sum()))]
+        return out
+
     def subgroup_counts(self, labels, n_classes):
         return None
 
@@ -387,6 +399,9 @@ class Regression(TaskKind):
 
     def count_text(self, labels, classes):
         return f"{classes[0]} mean {labels.mean():.3g}, sd {labels.std():.3g}" if len(labels) else "empty"
+
+    def class_support(self, labels, names):
+        return []
 
     def subgroup_counts(self, labels, n_classes):
         return None

@@ -159,7 +159,8 @@ def _summary(m: dict, split: str, names: dict) -> dict:
                     "sensitivity": pct(m.get("sensitivity")), "specificity": pct(m.get("specificity"))}
     return {"split": split, "n": m["n"], "epoch": m["checkpoint"]["epoch"],
             "rule": checkpoint_rule_text(m["checkpoint"]), "positive": names["pos"] if names["pos_idx"] is not None
-            else None, "kpis": kpis, "in_words": in_words, "interval_meaning": _interval_meaning(names)}
+            else None, "kpis": kpis, "in_words": in_words, "interval_meaning": _interval_meaning(names),
+            "warnings": [w["message"] for w in m.get("warnings", ())], "warnings_meaning": TERMS["unreliable"]}
 
 
 def _interval_meaning(names: dict) -> str:
@@ -229,12 +230,22 @@ def _training(history: list[dict], status: dict) -> dict:
 def _metric_table(m: dict, task: str, pos: str, neg: str, prevalence: float | None) -> dict:
     iv = m["intervals"]
     rows = [{"name": name, "estimate": num(iv[k]["estimate"]), "low": num(iv[k]["low"]), "high": num(iv[k]["high"]),
-             "undefined": iv[k]["n_undefined"], "meaning": metric_meaning(k, task, pos, neg, prevalence)}
+             "undefined": iv[k]["n_undefined"], "undefined_share": _share(iv[k]),
+             "meaning": metric_meaning(k, task, pos, neg, prevalence)}
             for k, name in _METRIC_NAMES if k in iv]
     first = next(iter(iv.values()))
     return {"rows": rows, "n_boot": first["n_boot"], "seed": m["bootstrap"]["seed"],
             "positive": display_label(m["positive_class"]) if "positive_class" in m else None,
             "threshold": m.get("threshold"), "any_undefined": any(r["undefined"] for r in rows)}
+
+
+def _share(iv: dict) -> str:
+    """The share of undefined replicates as a reader sees it ("48%", "<1%"; "" when there were none)."""
+    n, share = iv.get("n_undefined", 0), iv.get("undefined_share")
+    if not n:
+        return ""
+    share = n / iv["n_boot"] if share is None else share  # metrics written before the share was recorded
+    return "<1%" if share < 0.005 else f"{100 * share:.0f}%"
 
 
 def _metrics(m: dict, split: str, folder: RunFolder, names: dict, card: dict) -> dict:

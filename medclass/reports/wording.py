@@ -94,6 +94,10 @@ TERMS = {
     "undefined": "Undefined replicates: resamples in which a number could not be computed (for example no {pos} "
                  "image was drawn, so sensitivity has nothing to divide by); they are left out of the interval, "
                  "and a large count means the interval is unreliable.",
+    "unreliable": "Why these numbers may mislead: with few images, or few of one class, a handful of other images "
+                  "could give quite different values. The 95% intervals are meant to show that uncertainty, but "
+                  "when many resamples lack a class they cannot: the interval is then computed from the resamples "
+                  "that happened to contain every class and looks narrower, more certain, than the data allow.",
     "threshold": "Threshold: the {pos} probability from which an image is called {pos}.",
     "roc": "Each point of the ROC curve is one threshold: moving along it trades missed cases (lower "
            "sensitivity) for false alarms (lower specificity); the dashed diagonal is guessing.",

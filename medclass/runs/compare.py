@@ -52,7 +52,8 @@ def compare_predictions(y: np.ndarray, proba_a: np.ndarray, proba_b: np.ndarray,
         out["difference"][k] = {"a": float(fa[k](ones)[0]), "b": float(fb[k](ones)[0]),
                                 "estimate": float(fa[k](ones)[0] - fb[k](ones)[0]), "low": lo, "high": hi,
                                 "share_a_better": float(np.mean(finite > 0)) if finite.size else float("nan"),
-                                "n_undefined": int(np.sum(~np.isfinite(d)))}
+                                "n_undefined": int(np.sum(~np.isfinite(d))),
+                                "undefined_share": float(np.mean(~np.isfinite(d))) if d.size else 0.0}
     if kind.has_positive_class:
         out["delong"] = delong_test(y == pos, proba_a[:, pos], proba_b[:, pos])
     out["bootstrap"] = {"replicates": cfg.n_boot, "level": cfg.level, "seed": cfg.seed, "paired": True,
