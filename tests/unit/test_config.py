@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import yaml
 
@@ -102,7 +104,7 @@ def test_combinations_checked():
 
 
 def test_configs_are_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'seed'"):
         RunConfig().seed = 3  # type: ignore[misc]
     assert not AugmentConfig().enabled and AugmentConfig(hflip=True).enabled
 
