@@ -510,7 +510,7 @@ class Multitask(TaskKind):
         return {"val_auc": auc, "val_auc_se": se, "val_acc": float(np.mean(accs))}
 
 
-KINDS: dict[str, TaskKind] = {k.name: k for k in (Binary(), Multiclass(), Ordinal(), Multilabel(), Regression(),
+KINDS: dict[str, TaskKind] = {k.name: k for k in (Binary(), Multiclass(), Multilabel(), Ordinal(), Regression(),
                                                    Multitask())}
 check_table_keys(KINDS, TASKS, "medclass.evaluation.kinds.KINDS")
 for _k in KINDS.values():
