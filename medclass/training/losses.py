@@ -99,7 +99,7 @@ def _auto(task: Task, w: torch.Tensor | None, smoothing: float) -> nn.Module:
 
 
 def _cross_entropy(task: Task, w: torch.Tensor | None, smoothing: float) -> nn.Module:
-    if task.kind.multihead and task.head != "coral":  # a multi-task model's own loss is its heads' cross-entropies
+    if task.kind.multihead:  # a multi-task model's own loss is the sum of its heads' cross-entropies
         return task.loss(smoothing)
     _check_classification(task, "cross-entropy")
     if task.multilabel:
