@@ -38,6 +38,7 @@ __all__ = [
     "config_from_dict",
     "load_yaml",
     "parse_overrides",
+    "check_table_keys",
 ]
 
 
@@ -48,10 +49,25 @@ def _f(default: Any, help: str, **constraints: Any) -> Any:
     return field(default=default, metadata={"help": help, **constraints})
 
 
+def check_table_keys(table: Mapping[str, Any], names: Iterable[str], where: str) -> None:
+    """Raise ``ImportError`` unless ``table`` has exactly the keys ``names``: a name is declared once, here (for
+    the choices of a config field), and the table that builds or handles it is checked against it at import."""
+    names = tuple(names)
+    missing, extra = [n for n in names if n not in table], [n for n in table if n not in names]
+    if missing or extra:
+        raise ImportError(f"{where} must have exactly the names the configuration declares ({', '.join(names)}); "
+                          f"missing: {', '.join(missing) or 'none'}; not declared: {', '.join(extra) or 'none'}.")
+
+
 PRESETS = ("none", "ct-lung", "ct-mediastinum", "ct-bone", "ct-brain", "ct-abdomen", "ct-multi", "xray", "fundus",
            "dermatology", "mri")
 CT_WINDOWS = ("lung", "mediastinum", "bone", "brain", "abdomen")
 TASKS = ("binary", "multiclass", "multilabel", "ordinal", "regression", "multitask")
+# Names declared once, here; each has a builder in a table of the module that builds it, checked against these
+# names when that module is imported (medclass.training.optim, medclass.training.losses, medclass.evaluation.kinds).
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adadelta", "adam", "adamw")
+SCHEDULES = ("constant", "step", "multistep", "plateau", "cosine", "onecycle")
+LOSSES = ("auto", "cross-entropy", "bce", "hinge", "mse", "l1", "huber")
 
 
 @dataclass(frozen=True)
@@ -179,7 +195,7 @@ class TrainConfig:
                                  "0.9 unless changed, momentum=0 for plain SGD), momentum (heavy-ball), nesterov, "
                                  "rmsprop, adagrad, adadelta (lr scales its step; torch's default is lr=1), adam "
                                  "(L2 penalty added to the gradient), adamw (decoupled weight decay)",
-                         choices=("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adadelta", "adam", "adamw"))
+                         choices=OPTIMIZERS)
     lr: float = _f(2e-3, "peak learning rate", gt=0)
     weight_decay: float = _f(5e-4, "L2 penalty (decoupled for adamw); never on biases and normalisation weights",
                              ge=0)
@@ -192,7 +208,7 @@ class TrainConfig:
                                    "multistep (x gamma at milestones), plateau (x gamma when the validation loss "
                                    "stalls for plateau_patience epochs), cosine (warm-up, then cosine decay), "
                                    "onecycle (warm-up, then cosine annealing, Smith 2018)",
-                       choices=("constant", "step", "multistep", "plateau", "cosine", "onecycle"))
+                       choices=SCHEDULES)
     warmup: float = _f(0.2, "onecycle/cosine: fraction of steps spent warming up", ge=0, lt=1)
     step_size: int = _f(10, "step: epochs between two multiplications by gamma", gt=0)
     milestones: tuple[float, ...] = _f((0.5, 0.75), "multistep: fractions of training where lr is multiplied by gamma")
@@ -205,7 +221,7 @@ class TrainConfig:
                            "per label), hinge (multi-class SVM margin loss), mse (squared error of the "
                            "probabilities against one-hot targets; regression: squared error), l1 and huber "
                            "(regression). Multi-label labels equal to -1 (unknown) are left out of every loss",
-                  choices=("auto", "cross-entropy", "bce", "hinge", "mse", "l1", "huber"))
+                  choices=LOSSES)
     label_smoothing: float = _f(0.0, "label smoothing of cross-entropy and bce targets", ge=0, lt=1)
     class_weights: str = _f("balanced", "weight the loss by class frequency: none, or balanced (n / (k * n_class); "
                                     "multi-label: positive weight n_neg / n_pos per label, as CheXNet)",
@@ -473,6 +489,8 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
+            value = raw.strip()  # YAML 1.1 reads on/off/yes/no as booleans; `data.leakage=off` means the word
         _set_dotted(out, key.strip(), value)
     return out
 

@@ -13,6 +13,7 @@ defaults, and a YAML file or command-line overrides still win over it.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from .errors import ConfigError, did_you_mean
@@ -43,6 +44,7 @@ def list_recipes() -> list[str]:
 
 
 def get_recipe(name: str) -> dict[str, Any]:
+    """A copy of the recipe ``name`` (nested dicts and lists included), so changing it cannot change the recipe."""
     if name not in RECIPES:
         raise ConfigError(f"Unknown recipe {name!r}.{did_you_mean(name, RECIPES)} Available: {', '.join(RECIPES)}.")
-    return RECIPES[name]
+    return copy.deepcopy(RECIPES[name])

@@ -33,8 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError, did_you_mean
-from .evaluation.metrics import medmnist_acc, medmnist_auc, medmnist_auc_se, regression_metrics
+from .config import check_table_keys
+from .errors import ConfigError
+from .evaluation.kinds import KINDS, OUTPUTS, TaskKind, get_kind
 
 __all__ = ["Task", "get_task", "task_from_meta", "split_heads", "TASKS", "CoralLoss", "MultiTaskLoss",
            "coral_probabilities", "attach_coral_head"]
@@ -44,6 +45,9 @@ HEADS = ("softmax", "coral")
 
 @dataclass(frozen=True)
 class Task:
+    """A task as training needs it: its kind (:mod:`medclass.evaluation.kinds`, which decides, describes and
+    scores) plus the network's side, chosen by the output form (:data:`OUTPUT_FORMS`)."""
+
     name: str
     multilabel: bool = False
     head: str = "softmax"
@@ -54,18 +58,27 @@ class Task:
     target_std: float = 1.0
 
     @property
+    def kind(self) -> TaskKind:
+        """What the labels are and how predictions are decided, described and scored."""
+        return get_kind(self.name, heads=self.heads)
+
+    @property
     def regression(self) -> bool:
-        return self.name == "regression"
+        return KINDS[self.name].values
 
     @property
     def monitor(self) -> str:
         """The validation metric that chooses the checkpoint (higher is better)."""
-        return "val_r2" if self.regression else "val_auc"
+        return KINDS[self.name].monitor
+
+    @property
+    def _output(self) -> _Output:
+        return OUTPUT_FORMS["coral" if self.head == "coral" else KINDS[self.name].output]
 
     def to_meta(self) -> dict[str, Any]:
         """What a checkpoint records about the task (read back by :func:`task_from_meta`)."""
         out: dict[str, Any] = {"task": self.name, "head": "coral" if self.head == "coral" else "auto"}
-        if self.name == "multitask":
+        if KINDS[self.name].multihead:
             out["task_heads"] = list(self.heads)
         if self.regression:
             out.update(target_mean=self.target_mean, target_std=self.target_std)
@@ -74,47 +87,18 @@ class Task:
     def decide(self, proba: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """Decisions from :meth:`probabilities`: class indices (binary: class 1 when its probability >
         ``threshold``), 0/1 per label (multi-label), one class per head (multi-task), the value (regression)."""
-        if self.multilabel:
-            return (proba > threshold).astype(int)
-        if self.regression:
-            return proba[:, 0]
-        if self.name == "multitask":
-            return np.stack([p.argmax(1) for p in split_heads(proba, self.heads)], axis=1)
-        if self.name == "binary":
-            return (proba[:, 1] > threshold).astype(int)
-        return proba.argmax(1)
+        return self.kind.decide(proba, threshold)
 
     def describe(self, decisions: np.ndarray, classes: list[str] | tuple[str, ...]) -> list[str]:
         """Each decision of :meth:`decide` in words: class name, ``;``-joined labels, value, or a class per head."""
-        if self.multilabel:
-            return [";".join(n for n, v in zip(classes, d) if v) or "(none)" for d in decisions]
-        if self.regression:
-            return [f"{float(d):.6g}" for d in decisions]
-        if self.name == "multitask":
-            offsets = np.cumsum([0, *self.heads])[:-1]
-            return [";".join(classes[o + int(c)] for o, c in zip(offsets, d)) for d in decisions]
-        return [classes[int(d)] for d in decisions]
+        return self.kind.describe(decisions, classes)
 
     def num_outputs(self, num_classes: int) -> int:
-        if self.head == "coral":
-            return num_classes - 1
-        if self.name == "multitask":
-            return sum(self.heads)
-        if self.regression:
-            return 1
-        return num_classes
+        return self._output.num_outputs(self, num_classes)
 
     def loss(self, label_smoothing: float = 0.0, class_weights: torch.Tensor | None = None) -> nn.Module:
         """The training loss; ``class_weights`` from :meth:`balanced_weights` (or ``None``)."""
-        if self.head == "coral":
-            return CoralLoss()
-        if self.regression:
-            return nn.MSELoss()
-        if self.name == "multitask":
-            return MultiTaskLoss(self.heads, label_smoothing)
-        if self.multilabel:
-            return nn.BCEWithLogitsLoss(pos_weight=class_weights)
-        return nn.CrossEntropyLoss(weight=class_weights, label_smoothing=label_smoothing)
+        return self._output.loss(self, label_smoothing, class_weights)
 
     def balanced_weights(self, labels: np.ndarray, num_classes: int) -> torch.Tensor | None:
         """Class weights inversely proportional to frequency (``None`` where the task has no classes to weight).
@@ -124,62 +108,123 @@ class Task:
         the binary cross-entropy (CheXNet, Rajpurkar et al. 2017). A class absent from ``labels`` gets 1.
         Regression, multi-task and CORAL heads are trained unweighted.
         """
-        if self.regression or self.name == "multitask" or self.head == "coral":
-            return None
-        y = np.asarray(labels)
-        if self.multilabel:
-            known = y >= 0
-            pos = ((y == 1) & known).sum(0).astype(float)
-            neg = ((y == 0) & known).sum(0).astype(float)
-            w = np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)
-        else:
-            counts = np.bincount(y, minlength=num_classes).astype(float)
-            w = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 1.0)
-        return torch.tensor(w, dtype=torch.float32)
+        w = self._output.balanced_weights(np.asarray(labels), num_classes)
+        return None if w is None else torch.tensor(w, dtype=torch.float32)
 
     def target(self, labels: torch.Tensor) -> torch.Tensor:
         """Labels as the loss expects them: class indices (long), 0/1 floats (multi-label), values (regression)."""
-        if self.regression:
-            return (labels.float().reshape(-1, 1) - self.target_mean) / self.target_std
-        return labels.float() if self.multilabel else labels.long()
+        return self._output.target(self, labels)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """``(n, K)`` probabilities (regression: the ``(n, 1)`` predictions; multi-task: the heads side by side)."""
-        if self.head == "coral":
-            return coral_probabilities(logits)
-        if self.regression:
-            return logits.float() * self.target_std + self.target_mean
-        if self.name == "multitask":
-            return torch.cat([torch.softmax(z, dim=1) for z in logits.split(list(self.heads), dim=1)], dim=1)
-        return torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=1)
+        return self._output.probabilities(self, logits)
 
     def validation_metrics(self, labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
         """The per-epoch validation numbers in ``history.csv`` (besides the loss); includes :attr:`monitor`."""
-        if self.regression:
-            m = regression_metrics(labels, probs[:, 0]) if len(labels) else {"mae": np.nan, "r2": np.nan}
-            return {"val_mae": m["mae"], "val_r2": m["r2"]}
-        if self.name == "multitask":
-            aucs, ses, accs = [], [], []
-            for h, p in enumerate(split_heads(probs, self.heads)):
-                y = labels[:, h]
-                known = y >= 0
-                kind = "binary" if self.heads[h] == 2 else "multiclass"
-                aucs.append(medmnist_auc(y[known], p[known], kind))
-                ses.append(medmnist_auc_se(y[known], p[known], kind))
-                accs.append(medmnist_acc(y[known], p[known], kind, threshold))
-            defined = ~np.isnan(aucs)  # a head whose val labels hold one class has no AUC: mean of the rest
-            auc = float(np.mean(np.asarray(aucs)[defined])) if defined.any() else float("nan")
-            se = float(np.sqrt(np.sum(np.square(np.asarray(ses)[defined]))) / defined.sum()) if defined.any() \
-                else float("nan")
-            return {"val_auc": auc, "val_auc_se": se, "val_acc": float(np.mean(accs))}
-        return {"val_auc": medmnist_auc(labels, probs, self.name),
-                "val_auc_se": medmnist_auc_se(labels, probs, self.name),
-                "val_acc": medmnist_acc(labels, probs, self.name, threshold)}
+        return self.kind.validation_metrics(labels, probs, threshold)
 
 
 def split_heads(probs: np.ndarray, heads: tuple[int, ...]) -> list[np.ndarray]:
     """The ``(n, sum(heads))`` multi-task probabilities as one ``(n, K_h)`` block per head."""
-    return np.split(np.asarray(probs), np.cumsum(heads)[:-1], axis=1)
+    return get_kind("multitask", heads=heads).split_heads(probs)
+
+
+# --- the network's side, by output form ----------------------------------------------------------------------
+
+
+class _Output:
+    """Softmax over classes: one output per class, cross-entropy, class indices as targets."""
+
+    def num_outputs(self, task: Task, num_classes: int) -> int:
+        return num_classes
+
+    def probabilities(self, task: Task, logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits, dim=1)
+
+    def target(self, task: Task, labels: torch.Tensor) -> torch.Tensor:
+        return labels.long()
+
+    def loss(self, task: Task, label_smoothing: float, class_weights: torch.Tensor | None) -> nn.Module:
+        return nn.CrossEntropyLoss(weight=class_weights, label_smoothing=label_smoothing)
+
+    def balanced_weights(self, y: np.ndarray, num_classes: int) -> np.ndarray | None:
+        counts = np.bincount(y, minlength=num_classes).astype(float)
+        return np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 1.0)
+
+
+class _Sigmoid(_Output):
+    """One sigmoid per label, summed binary cross-entropies, 0/1 floats as targets."""
+
+    def probabilities(self, task, logits):
+        return torch.sigmoid(logits)
+
+    def target(self, task, labels):
+        return labels.float()
+
+    def loss(self, task, label_smoothing, class_weights):
+        return nn.BCEWithLogitsLoss(pos_weight=class_weights)
+
+    def balanced_weights(self, y, num_classes):
+        known = y >= 0
+        pos = ((y == 1) & known).sum(0).astype(float)
+        neg = ((y == 0) & known).sum(0).astype(float)
+        return np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)
+
+
+class _Value(_Output):
+    """One output, the standardised target, squared error."""
+
+    def num_outputs(self, task, num_classes):
+        return 1
+
+    def probabilities(self, task, logits):
+        return logits.float() * task.target_std + task.target_mean
+
+    def target(self, task, labels):
+        return (labels.float().reshape(-1, 1) - task.target_mean) / task.target_std
+
+    def loss(self, task, label_smoothing, class_weights):
+        return nn.MSELoss()
+
+    def balanced_weights(self, y, num_classes):
+        return None
+
+
+class _Heads(_Output):
+    """One softmax block per head, the sum of the heads' cross-entropies."""
+
+    def num_outputs(self, task, num_classes):
+        return sum(task.heads)
+
+    def probabilities(self, task, logits):
+        return torch.cat([torch.softmax(z, dim=1) for z in logits.split(list(task.heads), dim=1)], dim=1)
+
+    def loss(self, task, label_smoothing, class_weights):
+        return MultiTaskLoss(task.heads, label_smoothing)
+
+    def balanced_weights(self, y, num_classes):
+        return None
+
+
+class _Coral(_Output):
+    """CORAL's ``K - 1`` cumulative logits of an ordinal task (``model.head=coral``)."""
+
+    def num_outputs(self, task, num_classes):
+        return num_classes - 1
+
+    def probabilities(self, task, logits):
+        return coral_probabilities(logits)
+
+    def loss(self, task, label_smoothing, class_weights):
+        return CoralLoss()
+
+    def balanced_weights(self, y, num_classes):
+        return None
+
+
+OUTPUT_FORMS: dict[str, _Output] = {"softmax": _Output(), "sigmoid": _Sigmoid(), "value": _Value(),
+                                    "heads": _Heads(), "coral": _Coral()}
+check_table_keys(OUTPUT_FORMS, (*OUTPUTS, "coral"), "medclass.tasks.OUTPUT_FORMS")
 
 
 # --- CORAL (Cao, Mirjalili & Raschka, "Rank consistent ordinal regression", Pattern Recognit. Lett. 2020) ---
@@ -245,39 +290,31 @@ class MultiTaskLoss(nn.Module):
         return total
 
 
-TASKS = {
-    "binary": Task("binary"),
-    "multiclass": Task("multiclass"),
-    "ordinal": Task("ordinal"),
-    "multilabel": Task("multilabel", multilabel=True),
-    "regression": Task("regression"),
-    "multitask": Task("multitask"),
-}
+TASKS = {name: Task(name, multilabel=kind.multilabel) for name, kind in KINDS.items()}
 
 
 def get_task(name: str, *, head: str = "auto", heads: tuple[int, ...] = (), target_mean: float = 0.0,
              target_std: float = 1.0) -> Task:
     """The task called ``name``; ``head="coral"`` for the CORAL ordinal head, ``heads`` for a multi-task model,
     ``target_mean``/``target_std`` for the standardised regression target."""
-    if name not in TASKS:
-        raise ConfigError(f"Unknown task {name!r}.{did_you_mean(name, TASKS)} Known tasks: {', '.join(TASKS)}.")
+    kind = get_kind(name)
     if head not in ("auto", *HEADS):
         raise ConfigError(f"Unknown model.head {head!r}. Known: auto, {', '.join(HEADS)}.")
-    if head == "coral" and name != "ordinal":
+    if head == "coral" and not kind.ordered:
         raise ConfigError(f"model.head=coral is an ordinal head (grades in order), but the task is {name}. Set "
                           f"data.task=ordinal for graded labels, or model.head=auto.")
-    if name == "multitask":
+    if kind.multihead:
         if len(heads) < 2 or min(heads) < 2:
             raise ConfigError(f"A multi-task model needs at least two heads of at least two classes each; got "
                               f"{list(heads)}. Give several label columns (data.label_columns) with "
                               f"data.task=multitask.")
-        return Task("multitask", heads=tuple(int(h) for h in heads))
-    if name == "regression":
+        return Task(name, heads=tuple(int(h) for h in heads))
+    if kind.values:
         if not (math.isfinite(target_std) and target_std > 0):
             raise ConfigError(f"The regression target's sd must be a positive number, got {target_std}; are all "
                               f"training values equal?")
-        return Task("regression", target_mean=float(target_mean), target_std=float(target_std))
-    return Task(name, TASKS[name].multilabel, "coral" if head == "coral" else "softmax")
+        return Task(name, target_mean=float(target_mean), target_std=float(target_std))
+    return Task(name, kind.multilabel, "coral" if head == "coral" else "softmax")
 
 
 def task_from_meta(meta: Mapping[str, Any]) -> Task:

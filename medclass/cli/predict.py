@@ -100,7 +100,9 @@ def _load(args: argparse.Namespace):
 
 
 def _output_names(model) -> list[str]:
-    return ["value"] if model.task_ == "regression" else list(model.classes_)
+    from ..evaluation.kinds import get_kind  # imported when the command runs
+
+    return get_kind(model.task_).output_names(model.classes_)
 
 
 def _write_bad(path: Path, bad: list[tuple[int, str, str]]) -> None:

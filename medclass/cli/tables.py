@@ -21,7 +21,9 @@ def _num(v: Any) -> str:
 
 
 def _ci(iv: dict) -> str:
-    return f"[{_num(iv['low'])}, {_num(iv['high'])}]"
+    share = iv.get("undefined_share", 0)
+    undefined = f"  ({100 * share:.0f}% of replicates undefined)" if share >= 0.005 else ""
+    return f"[{_num(iv['low'])}, {_num(iv['high'])}]{undefined}"
 
 
 def metrics_table(m: dict[str, Any]) -> str:
@@ -40,6 +42,7 @@ def metrics_table(m: dict[str, Any]) -> str:
         rows.append(("n", str(m["n"]), ""))
     width = max(len(r[0]) for r in rows)
     lines = [title, "-" * len(title)]
+    lines += [f"warning: {w['message']}" for w in m.get("warnings", ())]
     if "positive_class" in m:
         lines.append(f"positive class: {m['positive_class']}")
     head = f"{'':<{width}}  estimate  95% interval" if iv else ""
@@ -56,9 +59,9 @@ def metrics_table(m: dict[str, Any]) -> str:
         lines.append("confusion matrix (rows: true class, columns: predicted)")
         w = max(len(str(x)) for row in cm for x in row)
         lines += ["  " + " ".join(f"{x:>{w}}" for x in row) for row in cm]
-    for name, head in m.get("heads", {}).items():  # multi-task: one block per head
-        lines += ["", metrics_table({**head, "dataset": m.get("dataset", ""), "split": f"{m.get('split', '')} / "
-                                                                                    f"head {name}"})]
+    for name, head in m.get("heads", {}).items():  # multi-task: one block per head (its warnings are listed above)
+        lines += ["", metrics_table({**head, "warnings": [], "dataset": m.get("dataset", ""),
+                                     "split": f"{m.get('split', '')} / head {name}"})]
     if m.get("taxonomy"):
         t = m["taxonomy"]
         groups = "; ".join(f"{c} = {' + '.join(kids)}" for c, kids in t["children"].items())

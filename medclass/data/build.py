@@ -28,7 +28,8 @@ from ..errors import ConfigError
 from ..utils.io import atomic_write_json, read_json
 from .datasets import ArraySplit, ImageDataset, load_dataset
 from .download import ProgressFn, default_cache_dir
-from .leakage import check_leakage, content_hash, perceptual_hash
+from .hashing import content_hash, perceptual_hash
+from .leakage import check_leakage
 from .manifest_dataset import load_manifest_dataset
 from .splits import kfold
 

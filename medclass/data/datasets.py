@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..evaluation.kinds import TaskKind, get_kind
 from .download import ProgressFn, fetch_medmnist
 from .medmnist import get_info
 from .pipeline import InputPipeline
@@ -71,6 +72,11 @@ class ImageDataset:
             object.__setattr__(self, "pipeline", InputPipeline(size=self.size, channels=self.channels))
 
     @property
+    def kind(self) -> TaskKind:
+        """The task kind (:mod:`medclass.evaluation.kinds`): how the labels are counted, decided and scored."""
+        return get_kind(self.task, heads=self.facts.get("heads", ()))
+
+    @property
     def num_classes(self) -> int:
         return len(self.labels)
 
@@ -81,19 +87,9 @@ class ImageDataset:
 
     def describe(self) -> dict:
         """Facts about the dataset for run folders and reports (no pixel data)."""
-        counts = {}
-        for name, s in self.splits.items():
-            if self.task == "multilabel":
-                counts[name] = {"n": len(s), "positives_per_label": s.labels.sum(0).astype(int).tolist()}
-            elif self.task == "regression":
-                counts[name] = {"n": len(s), "mean": float(np.mean(s.labels)) if len(s) else None,
-                                "sd": float(np.std(s.labels)) if len(s) else None}
-            elif self.task == "multitask":
-                counts[name] = {"n": len(s), "per_head": [np.bincount(s.labels[:, h][s.labels[:, h] >= 0],
-                                                                      minlength=k).tolist()
-                                                          for h, k in enumerate(self.facts["heads"])]}
-            else:
-                counts[name] = {"n": len(s), "per_class": np.bincount(s.labels, minlength=self.num_classes).tolist()}
+        kind = self.kind
+        counts = {name: {"n": len(s), **kind.class_counts(s.labels, self.num_classes)}
+                  for name, s in self.splits.items()}
         return {"name": self.name, "task": self.task, "labels": list(self.labels), "channels": self.channels,
                 "size": self.size, "license": self.license, "citation": self.citation, "source": self.source,
                 "positive_label": self.positive_label, "path": self.path, "splits": counts, **self.facts}
@@ -181,7 +177,7 @@ def _to_split(images: np.ndarray, labels: np.ndarray, path: Path, split: str) ->
 
 def _check_labels(splits: dict[str, ArraySplit], n_labels: int, task: str, path: Path) -> None:
     for name, s in splits.items():
-        if task == "multilabel":
+        if get_kind(task).multilabel:
             if s.labels.ndim != 2 or s.labels.shape[1] != n_labels or s.labels.max(initial=0) > 1:
                 raise DataError(f"'{path}': {name}_labels must be 0/1 of shape (N, {n_labels}); got {s.labels.shape}.")
         elif s.labels.ndim != 1 or s.labels.max(initial=0) >= n_labels:

@@ -25,7 +25,7 @@ from ..errors import ConfigError, DataError
 from ..transforms.preprocess import output_channels
 from ..utils.io import atomic_write_bytes, atomic_write_json, read_json
 from .download import default_cache_dir
-from .leakage import content_hash, perceptual_hash
+from .hashing import content_hash, perceptual_hash
 from .manifest import BadRow, Manifest
 from .pipeline import InputPipeline
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError
 from ..utils.io import atomic_write_text
-from .manifest import natural_key
+from ..utils.text import natural_key
 from .readers import image_format
 
 __all__ = ["IMAGE_SUFFIXES", "import_folder"]

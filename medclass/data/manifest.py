@@ -32,8 +32,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +40,8 @@ import numpy as np
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError, did_you_mean
+from ..evaluation.kinds import TaskKind, class_kind, get_kind
+from ..utils.text import canonical_spelling, natural_key
 
 __all__ = ["BadRow", "Manifest", "read_manifest", "fail_or_skip", "natural_key"]
 
@@ -91,18 +91,14 @@ class Manifest:
                         self.task, pick(self.patient_ids), pick(self.split),
                         {k: pick(v) for k, v in self.metadata.items()}, list(self.bad), dict(self.facts))
 
+    @property
+    def kind(self) -> TaskKind:
+        return get_kind(self.task, heads=self.facts.get("heads", ()))
+
     def strata(self) -> tuple[np.ndarray, tuple[str, ...]]:
         """Labels to stratify splits on, with their names: the labels themselves for classification; for
         regression the value's quintile; for multi-task the first head's class (missing: a stratum of its own)."""
-        if self.task == "regression":
-            edges = np.unique(np.quantile(self.labels, [0.2, 0.4, 0.6, 0.8]))
-            bins = np.digitize(self.labels, edges)
-            return bins, tuple(f"quintile {k + 1}" for k in range(int(bins.max()) + 1))
-        if self.task == "multitask":
-            first = self.labels[:, 0]
-            k = self.facts["heads"][0]
-            return np.where(first < 0, k, first), (*self.classes[:k], "missing")
-        return self.labels, self.classes
+        return self.kind.strata(self.labels, self.classes)
 
 
 # --- 1. the CSV -----------------------------------------------------------------------------------
@@ -110,6 +106,34 @@ class Manifest:
 
 def read_manifest(cfg: DataConfig) -> Manifest:
     """Read and validate ``cfg.manifest``; bad rows raise, or are set aside with ``cfg.skip_bad``."""
+    src, root = _locate(cfg)
+    header, records = _read_csv(src, cfg)
+    kind = _kind_of(cfg)
+    problem = kind.column_problem(cfg.label_columns)
+    if problem:
+        raise ConfigError(problem)
+    t = _read_rows(records, header, cfg, kind)
+    fail_or_skip(t.bad, cfg, src, "in the manifest")
+    if not t.rows:
+        raise DataError(f"Manifest '{src}': no usable rows are left.")
+    _check_spellings(t, cfg, kind, src)
+    labels, classes, facts = kind.encode(t.labels, cfg.label_columns, tuple(cfg.classes), f"Manifest '{src}'")
+    if not cfg.task and kind.class_index:  # the task left to the labels: binary for two classes
+        kind = class_kind(len(classes))
+    split = t.splits if any(t.splits) else None
+    if split is not None and not all(split):
+        first = next(r for r, s in zip(t.rows, split) if not s)
+        raise DataError(f"Manifest '{src}', row {first}: the '{SPLIT_COLUMN}' column is empty here but filled "
+                        f"elsewhere. Fill it on every row (train, val or test), or drop the column to split by ratios.")
+    if not t.has_patient:
+        log.warning("manifest %s has no '%s' column: each image counts as its own patient. If a patient has "
+                    "several images, add patient ids so that they stay in one split.", src, cfg.patient_column)
+    return Manifest(src, root, t.rows, t.paths, labels, classes, kind.name, t.patients if t.has_patient else None,
+                    split, t.metadata, t.bad, facts)
+
+
+def _locate(cfg: DataConfig) -> tuple[Path, Path]:
+    """The manifest file and the folder its paths are relative to, both checked."""
     src = Path(cfg.manifest or "")
     if not cfg.manifest or not src.is_file():
         raise DataError(f"Manifest '{src}' does not exist. Pass a CSV with a '{cfg.path_column}' column and a label "
@@ -118,6 +142,11 @@ def read_manifest(cfg: DataConfig) -> Manifest:
     if not root.is_dir():
         raise DataError(f"Image root '{root}' (data.image_root) is not a folder. Point it at the folder the "
                         f"manifest's paths are relative to.")
+    return src, root
+
+
+def _read_csv(src: Path, cfg: DataConfig) -> tuple[list[str], list[dict]]:
+    """The header (stripped, columns checked) and the records of a UTF-8 CSV (comma, semicolon or tab)."""
     try:
         text = src.read_text(encoding="utf-8-sig")  # Excel writes a byte-order mark
     except UnicodeDecodeError as e:
@@ -136,94 +165,86 @@ def read_manifest(cfg: DataConfig) -> Manifest:
     records = list(reader)
     if not records:
         raise DataError(f"Manifest '{src}' has a header but no rows. Add one row per image.")
-    if cfg.task == "multitask" and len(cfg.label_columns) < 2:
-        raise ConfigError(f"data.task=multitask needs one label column per head (data.label_columns), got "
-                          f"{len(cfg.label_columns)}: {', '.join(cfg.label_columns)}.")
-    if cfg.task in ("regression", "ordinal", "binary", "multiclass") and len(cfg.label_columns) > 1:
-        raise ConfigError(f"data.task={cfg.task} takes one label column, but data.label_columns names "
-                          f"{len(cfg.label_columns)}. Use data.task=multitask (one head per column) or multilabel "
-                          f"(0/1 columns).")
-    multilabel = cfg.task == "multilabel" or (len(cfg.label_columns) > 1 and cfg.task != "multitask")
+    return header, records
+
+
+@dataclass
+class _Rows:
+    """The usable rows of a manifest, column by column (cells stripped), and the bad ones."""
+
+    has_patient: bool
+    metadata: dict[str, list[str]]
+    rows: list[int] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    labels: list[list[str]] = field(default_factory=list)  # the label cells of each row
+    patients: list[str] = field(default_factory=list)
+    splits: list[str] = field(default_factory=list)
+    bad: list[BadRow] = field(default_factory=list)
+
+
+def _read_rows(records: list[dict], header: list[str], cfg: DataConfig, kind: TaskKind) -> _Rows:
     has_patient = cfg.patient_column in header
     reserved = {cfg.path_column, *cfg.label_columns, cfg.patient_column, SPLIT_COLUMN}
-    meta_cols = [h for h in header if h not in reserved and h]
-    bad: list[BadRow] = []
-    rows, paths, raw_labels, patients, splits = [], [], [], [], []
-    metadata: dict[str, list[str]] = {c: [] for c in meta_cols}
+    t = _Rows(has_patient, {c: [] for c in header if c not in reserved and c})
     seen: dict[str, int] = {}
     classes = tuple(cfg.classes)
     for i, rec in enumerate(records, start=2):
         if None in rec:  # more cells than header columns
-            bad.append(BadRow(i, (rec.get(cfg.path_column) or "").strip(),
-                              f"has {len(header) + len(rec[None])} cells but the header has {len(header)} columns"))
+            t.bad.append(BadRow(i, (rec.get(cfg.path_column) or "").strip(),
+                                f"has {len(header) + len(rec[None])} cells but the header has {len(header)} columns"))
             continue
         path = (rec.get(cfg.path_column) or "").strip()
-        problem = _row_problem(rec, cfg, multilabel, () if cfg.task == "multitask" else classes, path, seen,
-                               has_patient)
+        problem = _row_problem(rec, cfg, kind, classes, path, seen, has_patient)
         if problem:
-            bad.append(BadRow(i, path, problem))
+            t.bad.append(BadRow(i, path, problem))
             continue
         seen[path] = i
-        rows.append(i)
-        paths.append(path)
-        raw_labels.append([(rec[c] or "").strip() for c in cfg.label_columns])
-        patients.append((rec.get(cfg.patient_column) or "").strip() if has_patient else "")
-        splits.append((rec.get(SPLIT_COLUMN) or "").strip().lower())
-        for c in meta_cols:
-            metadata[c].append((rec.get(c) or "").strip())
-    fail_or_skip(bad, cfg, src, "in the manifest")
-    if not rows:
-        raise DataError(f"Manifest '{src}': no usable rows are left.")
-    facts: dict = {}
-    if multilabel:
-        classes = tuple(cfg.label_columns)
-        labels = np.array([[int(float(v)) if v not in ("", "-1") else -1 for v in r] for r in raw_labels], np.int64)
-        task = "multilabel"
-    elif cfg.task == "regression":
-        classes, task = (cfg.label_columns[0],), "regression"
-        labels = np.array([float(r[0]) for r in raw_labels], np.float64)
-    elif cfg.task == "multitask":
-        labels, classes, heads = _multitask_labels(raw_labels, cfg, src)
-        task, facts = "multitask", {"heads": heads, "head_names": list(cfg.label_columns)}
-    else:
-        values = [r[0] for r in raw_labels]
-        if not classes:
-            classes = tuple(sorted(set(values), key=natural_key))
-        if len(classes) < 2:
-            raise DataError(f"Manifest '{src}': the label column '{cfg.label_columns[0]}' holds only one class "
-                            f"({classes[0]!r}). A classifier needs at least two; check the column or the file.")
-        index = {c: k for k, c in enumerate(classes)}
-        labels = np.array([index[v] for v in values], np.int64)
-        task = cfg.task or ("binary" if len(classes) == 2 else "multiclass")
-        if task == "binary" and len(classes) != 2:
-            raise DataError(f"data.task is binary but the manifest has {len(classes)} classes: {', '.join(classes)}.")
-    split = splits if any(splits) else None
-    if split is not None and not all(splits):
-        first = next(r for r, s in zip(rows, splits) if not s)
-        raise DataError(f"Manifest '{src}', row {first}: the '{SPLIT_COLUMN}' column is empty here but filled "
-                        f"elsewhere. Fill it on every row (train, val or test), or drop the column to split by ratios.")
-    if not has_patient:
-        log.warning("manifest %s has no '%s' column: each image counts as its own patient. If a patient has "
-                    "several images, add patient ids so that they stay in one split.", src, cfg.patient_column)
-    return Manifest(src, root, rows, paths, labels, classes, task, patients if has_patient else None, split,
-                    metadata, bad, facts)
+        t.rows.append(i)
+        t.paths.append(path)
+        t.labels.append([(rec[c] or "").strip() for c in cfg.label_columns])
+        t.patients.append((rec.get(cfg.patient_column) or "").strip() if has_patient else "")
+        t.splits.append((rec.get(SPLIT_COLUMN) or "").strip().lower())
+        for c, values in t.metadata.items():
+            values.append((rec.get(c) or "").strip())
+    return t
 
 
-def _multitask_labels(raw: list[list[str]], cfg: DataConfig, src: Path):
-    """One class index per head (column), -1 where the cell is empty; class names ``column:value``."""
-    labels = np.full((len(raw), len(cfg.label_columns)), -1, np.int64)
-    classes: list[str] = []
-    heads: list[int] = []
+def _check_spellings(t: _Rows, cfg: DataConfig, kind: TaskKind, src: Path) -> None:
+    """Refuse class names that differ only in spelling (``Benign``/``benign``, ``1``/``1.0``/``01``, inner spaces,
+    Unicode forms: equal after :func:`~medclass.utils.text.canonical_spelling`), which would silently become
+    separate classes, unless ``data.classes`` lists every spelling of the group. Surrounding spaces are removed
+    when the cells are read, so ``"benign "`` is ``benign`` already."""
+    if not kind.named_classes:
+        return
+    listed = set(cfg.classes)
+    problems = []
     for h, col in enumerate(cfg.label_columns):
-        values = sorted({r[h] for r in raw if r[h]}, key=natural_key)
-        if len(values) < 2:
-            raise DataError(f"Manifest '{src}': the label column '{col}' holds {len(values)} class(es); each head "
-                            f"of a multi-task model needs at least two.")
-        index = {v: k for k, v in enumerate(values)}
-        labels[:, h] = [index[r[h]] if r[h] else -1 for r in raw]
-        classes += [f"{col}:{v}" for v in values]
-        heads.append(len(values))
-    return labels, tuple(classes), heads
+        rows_of: dict[str, list[int]] = {}
+        for row, cells in zip(t.rows, t.labels):
+            if cells[h]:
+                rows_of.setdefault(cells[h], []).append(row)
+        groups: dict[str, list[str]] = {}
+        for value in rows_of:
+            groups.setdefault(canonical_spelling(value), []).append(value)
+        for spellings in groups.values():
+            if len(spellings) > 1 and not all(v in listed or f"{col}:{v}" in listed for v in spellings):
+                problems.append(f"column '{col}': " + ", ".join(f"{v!r} ({_rows_text(rows_of[v])})"
+                                                              for v in spellings))
+    if problems:
+        listing = "\n  ".join(problems[:MAX_LISTED])
+        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        raise DataError(f"Manifest '{src}': labels that differ only in spelling (letter case, spacing, Unicode form "
+                        f"or how a number is written) would become separate classes:\n  {listing}{more}\n"
+                        f"Fix the CSV so that each class is spelled one way, or, if they really are different "
+                        f"classes, list every spelling in data.classes.")
+
+
+def _rows_text(rows: list[int], show: int = 3) -> str:
+    """``row 4`` or ``rows 2, 3, 5 and 7 more``."""
+    if len(rows) == 1:
+        return f"row {rows[0]}"
+    shown = ", ".join(map(str, rows[:show]))
+    return f"rows {shown}" + (f" and {len(rows) - show} more" if len(rows) > show else "")
 
 
 def _check_columns(cfg: DataConfig, header: list[str], src: Path) -> None:
@@ -240,33 +261,23 @@ def _check_columns(cfg: DataConfig, header: list[str], src: Path) -> None:
         raise DataError(f"Manifest '{src}' has the column(s) {', '.join(dupes)} more than once; names must be unique.")
 
 
-def _row_problem(rec: dict, cfg: DataConfig, multilabel: bool, classes: tuple[str, ...], path: str,
+def _kind_of(cfg: DataConfig) -> TaskKind:
+    """The kind ``data.task`` names; unset, several label columns are multi-label and one column is a
+    classification whose number of classes decides between binary and multiclass after reading."""
+    if cfg.task:
+        return get_kind(cfg.task)
+    return get_kind("multilabel") if len(cfg.label_columns) > 1 else class_kind(0)
+
+
+def _row_problem(rec: dict, cfg: DataConfig, kind: TaskKind, classes: tuple[str, ...], path: str,
                  seen: dict[str, int], has_patient: bool) -> str | None:
     if not path:
         return f"the '{cfg.path_column}' cell is empty"
     if path in seen:
         return f"'{path}' is listed twice (also row {seen[path]}); each image must appear once"
-    values = [(rec.get(c) or "").strip() for c in cfg.label_columns]
-    if multilabel:
-        wrong = [(c, v) for c, v in zip(cfg.label_columns, values) if v not in ("0", "1", "", "-1", "0.0", "1.0")]
-        if wrong:
-            got = ", ".join(f"{c}={v!r}" for c, v in wrong)
-            return f"multi-label values must be 0, 1 or empty (unknown); got {got}"
-    elif cfg.task == "multitask":
-        if not any(values):
-            return f"every label cell ({', '.join(cfg.label_columns)}) is empty"
-    elif cfg.task == "regression":
-        try:
-            if not math.isfinite(float(values[0])):
-                raise ValueError
-        except ValueError:
-            return f"the value {values[0]!r} in '{cfg.label_columns[0]}' is not a finite number (data.task=regression)"
-    else:
-        if not values[0]:
-            return f"the label cell '{cfg.label_columns[0]}' is empty"
-        if classes and values[0] not in classes:
-            return (f"label {values[0]!r} is not one of the classes {', '.join(classes)} (data.classes)"
-                    f"{did_you_mean(values[0], classes)}")
+    problem = kind.cell_problem([(rec.get(c) or "").strip() for c in cfg.label_columns], cfg.label_columns, classes)
+    if problem:
+        return problem
     if has_patient and not (rec.get(cfg.patient_column) or "").strip() and not (rec.get(SPLIT_COLUMN) or "").strip() \
             and not cfg.split_file:
         return (f"the patient id ('{cfg.patient_column}') is empty; a patient-level split needs one on every row "
@@ -288,8 +299,3 @@ def fail_or_skip(bad: list[BadRow], cfg: DataConfig, src: Path, stage: str) -> N
                         f"bad_rows.csv in the run folder.")
     log.warning("skipping %d bad row(s) %s of %s (listed in bad_rows.csv):\n  %s%s", len(bad), stage, src, listing,
                 more)
-
-
-def natural_key(s: str) -> tuple:
-    """Sort key putting ``img2`` before ``img10``."""
-    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", s) if t)

@@ -24,14 +24,8 @@ from .datasets import ArraySplit, ImageDataset
 from .decode import DecodedManifest, decode_manifest, decoding_pipeline
 from .leakage import LeakageReport, check_leakage, enforce
 from .manifest import MAX_LISTED, SPLIT_COLUMN, SPLIT_NAMES, BadRow, Manifest, fail_or_skip, read_manifest
-from .splits import (
-    apply_split,
-    check_split_classes,
-    cross_validation_splits,
-    load_split,
-    split_by_ratios,
-    split_csv_text,
-)
+from .split_files import apply_split, load_split, split_csv_text
+from .splits import check_split_classes, cross_validation_splits, split_by_ratios
 from .statistics import size_summary
 
 __all__ = ["ManifestCheck", "check_manifest", "load_manifest_dataset"]
@@ -60,20 +54,10 @@ class ManifestCheck:
         lines = [f"manifest {m.source}: {len(m)} usable image(s), {len(self.bad)} bad row(s); task {m.task}, "
                  f"classes {', '.join(m.classes)}",
                  f"decoding: {self.decoded.seconds:.1f}s{' (from the cache)' if self.decoded.cached else ''}"]
+        kind = m.kind
         for name in SPLIT_NAMES:
             idx = np.flatnonzero(split == name)
-            if m.task == "multilabel":
-                per = ", ".join(f"{c} {int((m.labels[idx, k] == 1).sum())}" for k, c in enumerate(m.classes))
-            elif m.task == "regression":
-                v = m.labels[idx]
-                per = f"{m.classes[0]} mean {v.mean():.3g}, sd {v.std():.3g}" if len(v) else "empty"
-            elif m.task == "multitask":
-                bounds = np.cumsum([0, *m.facts["heads"]])
-                per = "; ".join(", ".join(f"{c} {int((m.labels[idx, h] == k).sum())}"
-                                          for k, c in enumerate(m.classes[bounds[h]:bounds[h + 1]]))
-                                for h in range(len(m.facts["heads"])))
-            else:
-                per = ", ".join(f"{c} {int((m.labels[idx] == k).sum())}" for k, c in enumerate(m.classes))
+            per = kind.count_text(m.labels[idx], m.classes)
             pats = f", {len({groups[i] for i in idx})} patients" if groups is not None else ""
             lines.append(f"  {name:<5} {len(idx):>6} images{pats}: {per}")
         for b in self.bad[:MAX_LISTED]:
@@ -126,7 +110,7 @@ def load_manifest_dataset(cfg: DataConfig, *, split_file: str | os.PathLike | No
     if not len(m):
         raise DataError(f"Manifest '{m.source}': no image could be read.")
     assignment = _assign_splits(m, cfg, split_file)
-    if m.task not in ("regression", "multitask"):
+    if m.kind.needs_classes_in_every_split:
         check_split_classes(assignment, m.labels, m.classes, str(m.source))
     groups = m.patient_ids if m.patient_ids is not None else [f"row-{r}" for r in m.rows]
     files: dict[str, str] = {"split.csv": split_csv_text(m.paths, assignment, groups)}
@@ -160,7 +144,7 @@ def load_manifest_dataset(cfg: DataConfig, *, split_file: str | os.PathLike | No
     channels = int(images.shape[-1])
     return ImageDataset(name=m.source.stem, task=m.task, labels=m.classes, channels=channels,
                         size=cfg.size, splits=splits, license="your data", citation="", source=str(m.source),
-                        positive_label=1 if m.task == "binary" else None, path=str(m.source), files=files,
+                        positive_label=m.kind.default_positive_label, path=str(m.source), files=files,
                         facts=facts, pipeline=pipeline.with_(channels=channels, expected={
                             **dec.expected, "size": size_summary(dec.source_sizes, dec.spacings)}))
 

@@ -3,7 +3,7 @@
 :func:`assess` takes labels and probabilities (and, when available, the validation split's, for
 choosing operating points and fitting a temperature) and returns one JSON-ready dict:
 
-- ``metrics``: the headline metrics of :func:`~medclass.evaluation.metrics.classification_metrics`;
+- ``metrics``: the headline metrics of :func:`~medclass.evaluation.kinds.classification_metrics`;
 - ``intervals``: percentile bootstrap intervals for each of them (resampling patients when ``groups``
   is given), with the number of replicates where the metric was undefined;
 - ``operating_points`` (binary): thresholds chosen on validation, applied unchanged, each with
@@ -11,11 +11,19 @@ choosing operating points and fitting a temperature) and returns one JSON-ready 
 - ``curves`` (binary): ROC and precision-recall points;
 - ``calibration`` (binary): Brier score, ECE, reliability bins, and optionally temperature scaling;
 - ``subgroups``: the same metrics per value of each metadata column, with counts and a warning when a
-  subgroup is too small to say anything.
+  subgroup is too small to say anything;
+- ``warnings``: what makes the numbers of this split unreliable, each ``{"code", "message"}`` (empty when nothing
+  does): a split of fewer than ``SMALL_SPLIT`` images (or patients), a class with fewer than ``RARE_CLASS``
+  examples, an interval whose metric has a value but was undefined in more than ``UNDEFINED_SHARE`` of the
+  bootstrap replicates (resamples without an image of a class, or none called it; the interval then comes from the
+  lucky rest and is too narrow), and operating points that could not be chosen. A test split of two images printed
+  AUC 1.000 [1.000, 1.000] with 967 of 2000 replicates undefined before these warnings existed.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,14 +31,22 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from .bootstrap import bootstrap, weighted_auc, weighted_average_precision, weighted_confusion
+from .bootstrap import bootstrap, weighted_confusion
 from .calibration import apply_temperature, brier_score, expected_calibration_error, fit_temperature, reliability_bins
-from .metrics import MISSING, classification_metrics, regression_metrics
+from .kinds import class_kind, get_kind
+from .metrics import MISSING
 from .thresholds import choose_operating_points
+from .weighted import binary_weighted_metrics, counts_metrics
 
+# binary_weighted_metrics lives in .weighted and is re-exported for existing imports
 __all__ = ["AssessConfig", "assess", "binary_weighted_metrics", "weighted_metric_functions"]
 
+log = logging.getLogger(__name__)
+
 SMALL_SUBGROUP = 30  # fewer examples (or fewer than 5 of either class) and a subgroup's numbers say little
+SMALL_SPLIT = 30  # fewer images (patients, when resampled by patient) and every interval of a split is shaky
+RARE_CLASS = 10  # fewer examples of a class (positives or negatives of a label) and its numbers say little
+UNDEFINED_SHARE = 0.05  # more bootstrap replicates without a value and an interval is not to be trusted
 
 
 @dataclass(frozen=True)
@@ -44,126 +60,9 @@ class AssessConfig:
     threshold: float = 0.5  # MedMNIST's accuracy threshold on the class-1 probability
 
 
-def _rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-
-
-def _counts_metrics(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    tp, fp, tn, fn = c["tp"], c["fp"], c["tn"], c["fn"]
-    sens, spec = _rate(tp, tp + fn), _rate(tn, tn + fp)
-    return {"sensitivity": sens, "specificity": spec, "ppv": _rate(tp, tp + fp), "npv": _rate(tn, tn + fn),
-            "f1": _rate(2 * tp, 2 * tp + fp + fn), "balanced_accuracy": (sens + spec) / 2}
-
-
-def binary_weighted_metrics(y_pos: np.ndarray, score_pos: np.ndarray, pred_pos: np.ndarray, correct: np.ndarray):
-    """Weighted versions of the binary headline metrics, for :func:`~medclass.evaluation.bootstrap.bootstrap`."""
-    y_pos = y_pos.astype(bool)
-
-    def counts(w):
-        return _counts_metrics(weighted_confusion(y_pos, pred_pos, w))
-
-    fns = {"auc": lambda w: weighted_auc(y_pos, score_pos, w),
-           "average_precision": lambda w: weighted_average_precision(y_pos, score_pos, w),
-           "acc": lambda w: _rate(w @ correct, w.sum(1)),
-           "brier": lambda w: _rate(w @ (score_pos - y_pos) ** 2, w.sum(1))}
-    for k in ("sensitivity", "specificity", "ppv", "npv", "f1", "balanced_accuracy"):
-        fns[k] = (lambda key: lambda w: counts(w)[key])(k)
-    return fns
-
-
-def _multiclass_weighted(y: np.ndarray, proba: np.ndarray):
-    k = proba.shape[1]
-    pred = proba.argmax(1)
-    per_class = [(y == i, pred == i) for i in range(k)]
-
-    def macro(key):
-        def fn(w):
-            vals = np.stack([_counts_metrics(weighted_confusion(t, p, w))[key] for t, p in per_class])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                return np.nanmean(vals, 0)
-        return fn
-
-    def auc(w):
-        return np.mean(np.stack([weighted_auc(y == i, proba[:, i], w) for i in range(k)]), 0)
-
-    fns = {"auc": auc, "acc": lambda w: _rate(w @ (pred == y), w.sum(1))}
-    for key in ("sensitivity", "specificity", "ppv", "npv", "f1"):
-        fns[key] = macro(key)
-    return fns
-
-
-def _multilabel_weighted(y: np.ndarray, proba: np.ndarray, threshold: float):
-    known = y != MISSING
-
-    def per_label_mean(fn):
-        def out(w):
-            vals = np.stack([fn(i, w * known[:, i]) for i in range(y.shape[1])])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                return np.nanmean(vals, 0)
-        return out
-
-    pred = proba > threshold
-    return {"auc": per_label_mean(lambda i, w: weighted_auc(y[:, i] == 1, proba[:, i], w)),
-            "acc": per_label_mean(lambda i, w: _rate(w @ (pred[:, i] == (y[:, i] == 1)), w.sum(1))),
-            **{k: per_label_mean((lambda key: lambda i, w: _counts_metrics(
-                weighted_confusion(y[:, i] == 1, pred[:, i], w))[key])(k))
-               for k in ("sensitivity", "specificity", "ppv", "npv", "f1")}}
-
-
-def weighted_quadratic_kappa(y: np.ndarray, pred: np.ndarray, k: int):
-    """Quadratic weighted kappa under bootstrap weights ``(B, n)``: the weighted confusion matrix of each
-    replicate against the one expected from its margins (Cohen 1968), as sklearn's ``cohen_kappa_score``."""
-    yh = np.eye(k)[np.asarray(y, int)]
-    ph = np.eye(k)[np.asarray(pred, int)]
-    cost = (np.arange(k)[:, None] - np.arange(k)[None, :]) ** 2 / max(k - 1, 1) ** 2
-
-    def fn(w):
-        observed = np.einsum("bn,ni,nj->bij", w, yh, ph)
-        total = observed.sum((1, 2), keepdims=True)
-        expected = observed.sum(2, keepdims=True) * observed.sum(1, keepdims=True) / np.maximum(total, 1e-12)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return 1 - (observed * cost).sum((1, 2)) / (expected * cost).sum((1, 2))
-    return fn
-
-
-def _regression_weighted(y: np.ndarray, pred: np.ndarray):
-    err = pred - y
-
-    def mean(w, v):
-        return (w @ v) / w.sum(1)
-
-    def r2(w):
-        sst = mean(w, y ** 2) - mean(w, y) ** 2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return 1 - mean(w, err ** 2) / sst
-
-    def pearson(w):
-        cov = mean(w, y * pred) - mean(w, y) * mean(w, pred)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return cov / np.sqrt((mean(w, y ** 2) - mean(w, y) ** 2) * (mean(w, pred ** 2) - mean(w, pred) ** 2))
-
-    return {"mae": lambda w: mean(w, np.abs(err)), "rmse": lambda w: np.sqrt(mean(w, err ** 2)), "r2": r2,
-            "pearson_r": pearson}
-
-
-def weighted_metric_functions(y, proba, task, positive, threshold):
-    if task == "regression":
-        return _regression_weighted(np.asarray(y, float).reshape(-1), np.asarray(proba, float)[:, 0])
-    if task == "binary":
-        y_pos = (y == positive)
-        score = proba[:, positive]
-        pred_pos = (proba[:, 1] > threshold) == (positive == 1)  # MedMNIST's rule, seen from the positive class
-        correct = ((proba[:, 1] > threshold).astype(int) == y)
-        return binary_weighted_metrics(y_pos, score, pred_pos, correct)
-    if task == "multilabel":
-        return _multilabel_weighted(y, proba, threshold)
-    fns = _multiclass_weighted(y, proba)
-    if task == "ordinal":
-        fns["quadratic_weighted_kappa"] = weighted_quadratic_kappa(y, proba.argmax(1), proba.shape[1])
-    return fns
+def weighted_metric_functions(y: np.ndarray, proba: np.ndarray, task: str, positive: int, threshold: float) -> dict:
+    """The headline metrics of ``task`` as functions of bootstrap weights (see :mod:`.weighted`)."""
+    return get_kind(task).weighted_metrics(np.asarray(y), np.asarray(proba, dtype=float), positive, threshold)
 
 
 def _thin(x: np.ndarray, y: np.ndarray, t: np.ndarray, max_points: int = 400) -> dict[str, list]:
@@ -196,29 +95,73 @@ def assess(y: np.ndarray, proba: np.ndarray, task: str, labels: tuple[str, ...],
     """
     y = np.asarray(y)
     proba = np.asarray(proba, dtype=float)
-    if task == "multitask":
+    kind = get_kind(task)
+    if kind.multihead:
         return _assess_heads(y, proba, heads, val=val, groups=groups, subgroups=subgroups, cfg=cfg)
     pos = 1 if positive_label is None else int(positive_label)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # one-class splits: NaN, reported below
-        headline = (regression_metrics(y, proba[:, 0]) if task == "regression" else
-                    classification_metrics(y, proba, task, labels, threshold=cfg.threshold,
-                                           positive_label=positive_label))
+        headline = kind.metrics(y, proba, labels, cfg.threshold, positive_label)
     out: dict = {"metrics": headline}
-    fns = weighted_metric_functions(y, proba, task, pos, cfg.threshold)
+    fns = kind.weighted_metrics(y, proba, pos, cfg.threshold)
     out["intervals"] = bootstrap(fns, len(y), cfg.n_boot, cfg.level, cfg.seed, groups)
     out["bootstrap"] = {"replicates": cfg.n_boot, "level": cfg.level, "seed": cfg.seed, "method": "percentile",
                         "unit": "patient" if groups is not None else "image",
                         "n_units": int(len(np.unique(groups))) if groups is not None else int(len(y))}
-    if task == "binary":
+    found = split_warnings(kind.class_support(y, labels), out["intervals"], out["bootstrap"]["n_units"],
+                           out["bootstrap"]["unit"])
+    if kind.has_positive_class:
         y_pos, score = (y == pos).astype(int), proba[:, pos]
         out["curves"] = _binary_curves(y_pos, score)
         out["calibration"] = _calibration(y_pos, score, proba, y, val, pos, cfg)
         if val is not None:
-            out["operating_points"] = _operating_points(y_pos, score, val, pos, groups, cfg)
+            if len(np.unique(np.asarray(val[0]) == pos)) < 2:
+                found.append({"code": "no-operating-points", "message": (
+                    "Operating points were not chosen: the validation predictions hold only one class, so no "
+                    "threshold can be tuned on them. Give validation predictions with both classes.")})
+            else:
+                out["operating_points"] = _operating_points(y_pos, score, val, pos, groups, cfg)
     if subgroups:
-        out["subgroups"] = {col: _subgroups(y, proba, task, labels, positive_label, np.asarray(values), groups, cfg)
+        out["subgroups"] = {col: _subgroups(y, proba, kind, labels, positive_label, np.asarray(values), groups, cfg)
                             for col, values in subgroups.items()}
+    for w in found:
+        log.warning("%s", w["message"])
+    out["warnings"] = found
+    return out
+
+
+def split_warnings(support: Sequence[tuple[str, int]], intervals: Mapping[str, dict], n_units: int,
+                   unit: str = "image") -> list[dict[str, str]]:
+    """What makes a split's numbers unreliable (see the module notes), each as ``{"code", "message"}``.
+
+    Args:
+        support: ``(what, count)`` per class, from :meth:`~medclass.evaluation.kinds.TaskKind.class_support`.
+        intervals: from :func:`~medclass.evaluation.bootstrap.bootstrap`.
+        n_units: images, or patients when the bootstrap resamples patients.
+        unit: ``image`` or ``patient``.
+    """
+    out = []
+    if n_units < SMALL_SPLIT:
+        out.append({"code": "small-split", "message": (
+            f"Only {n_units} {unit}{'s' if n_units != 1 else ''} in this split: every number here could change a "
+            f"lot with a few other {unit}s, and the intervals cannot show how much. Read them as anecdotes; "
+            f"evaluate on at least {SMALL_SPLIT} {unit}s, with at least {RARE_CLASS} of each class.")})
+    rare = [f"{what}: {n}" for what, n in support if n < RARE_CLASS]
+    if rare:
+        out.append({"code": "rare-class", "message": (
+            f"Fewer than {RARE_CLASS} examples behind some numbers ({'; '.join(rare)}): sensitivity, "
+            f"specificity, AUC and their intervals rest on those few images and are not reliable.")})
+    # a metric without a value on the split itself shows "n/a", which misleads no one; one with a value does
+    undefined = {k: iv["undefined_share"] for k, iv in intervals.items()
+                 if iv.get("undefined_share", 0) > UNDEFINED_SHARE and math.isfinite(iv["estimate"])}
+    if undefined:
+        worst = ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(undefined.items(), key=lambda kv: -kv[1]))
+        n_boot = next(iter(intervals.values()))["n_boot"]
+        out.append({"code": "undefined-replicates", "message": (
+            f"Some intervals could not be computed in more than {100 * UNDEFINED_SHARE:.0f}% of the {n_boot} "
+            f"bootstrap resamples ({worst}): those resamples held no image of a class, or none called it, so the "
+            f"number had nothing to divide by. The intervals come from the other resamples and are narrower than "
+            f"the data allow.")})
     return out
 
 
@@ -251,7 +194,7 @@ def _operating_points(y_pos, score, val, pos, groups, cfg) -> list[dict]:
         pred = score >= op.threshold
 
         def counts(w, pred=pred):
-            return _counts_metrics(weighted_confusion(y_pos.astype(bool), pred, w))
+            return counts_metrics(weighted_confusion(y_pos.astype(bool), pred, w))
 
         fns = {k: (lambda key, c=counts: lambda w: c(w)[key])(k)
                for k in ("sensitivity", "specificity", "ppv", "npv", "f1")}
@@ -261,25 +204,22 @@ def _operating_points(y_pos, score, val, pos, groups, cfg) -> list[dict]:
     return out
 
 
-def _subgroups(y, proba, task, labels, positive_label, values, groups, cfg) -> list[dict]:
+def _subgroups(y, proba, kind, labels, positive_label, values, groups, cfg) -> list[dict]:
     out = []
     for v in np.unique(values.astype(str)):
         m = values.astype(str) == v
         ys, ps = y[m], proba[m]
-        counts = np.bincount(ys, minlength=len(labels)).tolist() if task not in ("multilabel", "regression") else None
+        counts = kind.subgroup_counts(ys, len(labels))
         small = m.sum() < SMALL_SUBGROUP or (counts is not None and min(counts[:2]) < 5)
         sub_cfg = AssessConfig(**{**cfg.__dict__, "temperature_scaling": False})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            headline = (regression_metrics(ys, ps[:, 0]) if task == "regression" else
-                        classification_metrics(ys, ps, task, labels, threshold=cfg.threshold,
-                                               positive_label=positive_label))
-        fns = weighted_metric_functions(ys, ps, task, 1 if positive_label is None else positive_label, cfg.threshold)
+            headline = kind.metrics(ys, ps, labels, cfg.threshold, positive_label)
+        fns = kind.weighted_metrics(ys, ps, 1 if positive_label is None else positive_label, cfg.threshold)
         ci = bootstrap(fns, int(m.sum()), sub_cfg.n_boot, cfg.level, cfg.seed,
                        None if groups is None else np.asarray(groups)[m])
         row = {"value": v, "n": int(m.sum()), "class_counts": counts,
-               "metrics": {k: headline[k] for k in (("mae", "rmse", "r2", "pearson_r") if task == "regression" else
-                                                    ("auc", "acc", "sensitivity", "specificity", "ppv", "npv", "f1"))},
+               "metrics": {k: headline[k] for k in kind.subgroup_keys},
                "intervals": ci, "too_small": bool(small)}
         if small:
             row["warning"] = (f"only {int(m.sum())} examples{'' if counts is None else f' ({counts})'}: "
@@ -305,11 +245,13 @@ def _assess_heads(y, proba, heads, *, val, groups, subgroups, cfg) -> dict:
         if val is not None:
             vk = val[0][:, h] != MISSING
             v = (val[0][vk, h], val[1][vk, bounds[h]:bounds[h + 1]])
-        res = assess(y[known, h], p, "binary" if len(classes) == 2 else "multiclass", tuple(classes), val=v,
+        res = assess(y[known, h], p, class_kind(len(classes)).name, tuple(classes), val=v,
                      groups=None if groups is None else np.asarray(groups)[known],
                      subgroups=None if not subgroups else {c: np.asarray(x)[known] for c, x in subgroups.items()},
                      cfg=cfg)
         out[name] = {**res.pop("metrics"), **res}
     mean = {k: float(np.nanmean([out[name][k] for name, _ in heads])) for k in ("auc", "acc")}
+    found = [{"code": w["code"], "message": f"Head {name!r}: {w['message']}"}
+             for name, _ in heads for w in out[name]["warnings"]]
     return {"metrics": {"task": "multitask", "n": int(len(y)), **mean, "averaging": "mean over heads",
-                        "heads": out}}
+                        "heads": out}, "warnings": found}

@@ -9,8 +9,10 @@ positives, the weight of negatives scored strictly lower plus half the weight of
 Mann-Whitney statistic with ties counted one half, which equals ``roc_auc_score``.
 
 Intervals are percentile intervals (Efron & Tibshirani 1993, ch. 13). A replicate in which a metric is
-undefined (only one class drawn, no predicted positives) is NaN: it is counted and reported, and the
-interval is taken over the defined replicates.
+undefined (only one class drawn, no predicted positives) is NaN: it is counted and reported (``n_undefined``
+and ``undefined_share``), and the interval is taken over the defined replicates. When many are undefined the
+interval means little: the resamples left are the ones that happened to hold every class, so it comes out
+too narrow (:func:`medclass.evaluation.assess.assess` warns).
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def bootstrap(metrics: dict[str, WeightedMetric], n: int, n_boot: int = 2000, le
         groups: optional cluster id per example (patient): resample clusters instead of examples.
 
     Returns:
-        name -> {"estimate", "low", "high", "n_boot", "n_undefined", "level"}.
+        name -> {"estimate", "low", "high", "n_boot", "n_undefined", "undefined_share", "level"}.
     """
     rng = np.random.default_rng(seed)
     reps = {k: [] for k in metrics}
@@ -132,6 +134,7 @@ def bootstrap(metrics: dict[str, WeightedMetric], n: int, n_boot: int = 2000, le
     for k, fn in metrics.items():
         values = np.concatenate(reps[k])
         lo, hi = percentile_interval(values, level)
+        undefined = int(np.sum(~np.isfinite(values)))
         out[k] = {"estimate": float(fn(ones)[0]), "low": lo, "high": hi, "n_boot": int(n_boot),
-                  "n_undefined": int(np.sum(~np.isfinite(values))), "level": level}
+                  "n_undefined": undefined, "undefined_share": undefined / n_boot if n_boot else 0.0, "level": level}
     return out

@@ -1,9 +1,8 @@
-"""Metrics as pure functions of labels and scores, for every task type (so they grade any tool's output).
+"""Metrics as pure functions of labels and scores (so they grade any tool's output).
 
-``medmnist_auc`` and ``medmnist_acc`` follow ``medmnist/evaluator.py`` (getAUC, getACC) exactly, so
-numbers compare with the MedMNIST v2 paper: binary AUC is on the score of class 1; multi-class AUC is
-the mean of one-vs-rest AUCs; multi-label AUC and accuracy are means over labels; binary and
-multi-label accuracy use ``score > 0.5``, multi-class accuracy the arg-max.
+Which of them a task uses, and MedMNIST's AUC and accuracy definitions per task, are the task kind's
+(:mod:`medclass.evaluation.kinds`, which also holds ``classification_metrics``, ``medmnist_auc`` and
+``medmnist_acc``).
 
 Everything else comes from scikit-learn where it has the metric (confusion matrix, balanced accuracy,
 average precision, Cohen's kappa, MAE, R^2); only the clinical ratios (sensitivity, specificity, PPV,
@@ -29,15 +28,15 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-__all__ = ["medmnist_auc", "medmnist_acc", "auc_standard_error", "medmnist_auc_se", "binary_counts",
-           "binary_metrics", "multiclass_metrics", "multilabel_metrics", "ordinal_metrics", "regression_metrics",
-           "classification_metrics", "TASK_TYPES"]
+__all__ = ["MISSING", "auc_or_nan", "average_precision_or_nan", "auc_standard_error", "mean_auc_standard_error",
+           "binary_counts", "binary_metrics", "multiclass_metrics", "multilabel_metrics", "ordinal_metrics",
+           "regression_metrics"]
 
-TASK_TYPES = ("binary", "multiclass", "multilabel", "ordinal", "regression")
 MISSING = -1  # multi-label: a label that was not annotated
 
 
-def _safe_auc(y: np.ndarray, s: np.ndarray) -> float:
+def auc_or_nan(y: np.ndarray, s: np.ndarray) -> float:
+    """ROC AUC of scores ``s`` for binary ``y``; NaN, with a warning, when ``y`` holds one class."""
     if len(np.unique(y)) < 2:
         warnings.warn("Only one class is present in y_true; ROC AUC is not defined and is reported as NaN.",
                       stacklevel=3)
@@ -45,18 +44,9 @@ def _safe_auc(y: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc_score(y, s))
 
 
-def _safe_ap(y: np.ndarray, s: np.ndarray) -> float:
+def average_precision_or_nan(y: np.ndarray, s: np.ndarray) -> float:
+    """Average precision of scores ``s`` for binary ``y``; NaN when there is no positive."""
     return float(average_precision_score(y, s)) if np.any(y) else float("nan")
-
-
-def medmnist_auc(y_true: np.ndarray, y_score: np.ndarray, task: str) -> float:
-    """MedMNIST's AUC. ``y_score`` is ``(n, n_classes)`` (or ``(n,)`` for binary positive-class scores)."""
-    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=float)
-    if task == "multilabel":
-        return float(np.mean([_safe_auc(y_true[:, i], y_score[:, i]) for i in range(y_score.shape[1])]))
-    if task == "binary":
-        return _safe_auc(y_true.reshape(-1), y_score[:, -1] if y_score.ndim == 2 else y_score)
-    return float(np.mean([_safe_auc((y_true == i).astype(int), y_score[:, i]) for i in range(y_score.shape[1])]))
 
 
 def auc_standard_error(auc: float, n_pos: int, n_neg: int) -> float:
@@ -72,36 +62,15 @@ def auc_standard_error(auc: float, n_pos: int, n_neg: int) -> float:
     return math.sqrt(max(var, 0.0))
 
 
-def medmnist_auc_se(y_true: np.ndarray, y_score: np.ndarray, task: str) -> float:
-    """Standard error of :func:`medmnist_auc`: Hanley-McNeil per binary AUC; for a mean over classes or labels,
-    ``sqrt(sum se**2) / k`` over those with a defined AUC, treating them as independent (an approximation)."""
-    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=float)
-    if task == "binary":
-        y = y_true.reshape(-1)
-        cols = [(y == 1, y_score[:, -1] if y_score.ndim == 2 else y_score)]
-    elif task == "multilabel":
-        cols = [(y_true[:, i] == 1, y_score[:, i]) for i in range(y_score.shape[1])]
-        cols = [(y[known], s[known]) for (y, s), known in zip(cols, (y_true >= 0).T)]
-    else:
-        cols = [(y_true.reshape(-1) == i, y_score[:, i]) for i in range(y_score.shape[1])]
+def mean_auc_standard_error(columns: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Standard error of a mean of AUCs, one per ``(is_positive, score)`` column: Hanley-McNeil for each column
+    with both classes, combined as ``sqrt(sum se**2) / k`` treating them as independent (an approximation)."""
     ses = []
-    for pos, s in cols:
+    for pos, s in columns:
         n_pos, n_neg = int(pos.sum()), int((~pos).sum())
         if n_pos and n_neg:
             ses.append(auc_standard_error(float(roc_auc_score(pos, s)), n_pos, n_neg))
     return float(math.sqrt(sum(e * e for e in ses)) / len(ses)) if ses else float("nan")
-
-
-def medmnist_acc(y_true: np.ndarray, y_score: np.ndarray, task: str, threshold: float = 0.5) -> float:
-    """MedMNIST's accuracy (``score > threshold`` for binary and multi-label, arg-max otherwise)."""
-    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=float)
-    if task == "multilabel":
-        pred = y_score > threshold
-        return float(np.mean([accuracy_score(y_true[:, i], pred[:, i]) for i in range(y_true.shape[1])]))
-    if task == "binary":
-        s = y_score[:, -1] if y_score.ndim == 2 else y_score
-        return float(accuracy_score(y_true.reshape(-1), s > threshold))
-    return float(accuracy_score(y_true, y_score.argmax(axis=1)))
 
 
 def _ratio(a: float, b: float) -> float:
@@ -131,7 +100,7 @@ def binary_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5
     y = np.asarray(y_true).astype(int).reshape(-1)
     s = np.asarray(score, dtype=float).reshape(-1)
     pred = (s >= threshold).astype(int)
-    out = {"n": int(len(y)), "n_positive": int(y.sum()), "auc": _safe_auc(y, s), "average_precision": _safe_ap(y, s),
+    out = {"n": int(len(y)), "n_positive": int(y.sum()), "auc": auc_or_nan(y, s), "average_precision": average_precision_or_nan(y, s),
            "threshold": float(threshold), "accuracy": float(accuracy_score(y, pred))}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # one-class y: sklearn warns, the value is still defined
@@ -149,14 +118,14 @@ def multiclass_metrics(y_true: np.ndarray, proba: np.ndarray, labels: tuple[str,
     per = {}
     for i, name in enumerate(labels[:k]):
         t = (y == i).astype(int)
-        per[name] = {"n": int(t.sum()), "auc": _safe_auc(t, p[:, i]) if 0 < t.sum() < len(t) else float("nan"),
-                     "average_precision": _safe_ap(t, p[:, i]), **binary_counts(y, pred, i)}
+        per[name] = {"n": int(t.sum()), "auc": auc_or_nan(t, p[:, i]) if 0 < t.sum() < len(t) else float("nan"),
+                     "average_precision": average_precision_or_nan(t, p[:, i]), **binary_counts(y, pred, i)}
     with warnings.catch_warnings():  # a metric undefined for every class (e.g. PPV, nothing predicted): NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         macro = {m: float(np.nanmean([v[m] for v in per.values()])) if per else float("nan")
                  for m in ("auc", "average_precision", "sensitivity", "specificity", "ppv", "npv", "f1")}
     onehot = np.eye(k)[y]
-    micro_auc = _safe_auc(onehot.ravel(), p.ravel())
+    micro_auc = auc_or_nan(onehot.ravel(), p.ravel())
     return {"n": int(len(y)), "accuracy": float(accuracy_score(y, pred)),
             "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
             "macro": macro, "micro": {"auc": micro_auc, "f1": float(accuracy_score(y, pred))},
@@ -203,54 +172,3 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
             "r2": float(r2_score(y, f)) if len(y) > 1 else float("nan"),
             "pearson_r": float(pearsonr(y, f)[0]) if varied else float("nan"),
             "spearman_r": float(spearmanr(y, f)[0]) if varied else float("nan")}
-
-
-def classification_metrics(y_true: np.ndarray, y_score: np.ndarray, task: str, labels: tuple[str, ...],
-                           threshold: float = 0.5, positive_label: int | None = None) -> dict:
-    """Every number ``metrics/<split>.json`` holds, for one split.
-
-    The headline keys are the same for every classification task: ``n``, ``auc`` and ``acc`` (MedMNIST's
-    definitions), ``sensitivity``, ``specificity``, ``ppv``, ``npv``, ``f1`` (binary: for the positive
-    class; otherwise macro averages) and ``confusion_matrix``; the task's own details follow.
-
-    Args:
-        y_true: ``(n,)`` class indices, or ``(n, L)`` 0/1 (-1 = missing) for multi-label.
-        y_score: ``(n, n_classes)`` probabilities.
-        task: binary, multiclass, ordinal or multilabel.
-        labels: class (or label) names, in index order.
-        threshold: binary: MedMNIST's threshold on the class-1 probability; multi-label: per label.
-        positive_label: binary only: the class reported as "positive" for sensitivity etc. (default 1).
-    """
-    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=float)
-    known = y_true != MISSING if task == "multilabel" else None
-    out: dict = {"task": task, "n": int(len(y_true))}
-    if task == "multilabel" and not known.all():
-        out["auc"] = float(np.nanmean([_safe_auc(y_true[known[:, i], i], y_score[known[:, i], i])
-                                       for i in range(y_true.shape[1])]))
-        out["acc"] = float(np.nanmean([accuracy_score(y_true[known[:, i], i], y_score[known[:, i], i] > threshold)
-                                       for i in range(y_true.shape[1])]))
-    else:
-        out["auc"] = medmnist_auc(y_true, y_score, task)
-        out["acc"] = medmnist_acc(y_true, y_score, task, threshold)
-    if task == "binary":
-        pos = 1 if positive_label is None else int(positive_label)
-        pred = (y_score[:, 1] > threshold).astype(int)  # MedMNIST's rule, so acc and the counts agree
-        out.update(positive_class=labels[pos], threshold=threshold, **binary_counts(y_true, pred, pos))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            out["balanced_accuracy"] = (float(balanced_accuracy_score(y_true, pred))
-                                        if len(np.unique(y_true)) > 1 else float("nan"))
-        out["average_precision"] = _safe_ap((y_true == pos).astype(int), y_score[:, pos])
-        out["confusion_matrix"] = confusion_matrix(y_true, pred, labels=[0, 1]).tolist()
-    elif task == "multilabel":
-        ml = multilabel_metrics(y_true, y_score, labels, threshold)
-        out.update({k: ml["mean"][k] for k in ("sensitivity", "specificity", "ppv", "npv", "f1", "average_precision")})
-        out.update(threshold=threshold, averaging="mean over labels", per_label=ml["per_label"])
-    else:
-        mc = ordinal_metrics(y_true, y_score, labels) if task == "ordinal" else multiclass_metrics(y_true, y_score,
-                                                                                                    labels)
-        out.update({k: mc["macro"][k] for k in ("sensitivity", "specificity", "ppv", "npv", "f1",
-                                                 "average_precision")})
-        out.update(averaging="macro (unweighted mean over classes)", **{k: v for k, v in mc.items()
-                                                                         if k not in ("n", "accuracy")})
-    return out

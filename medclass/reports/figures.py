@@ -1,15 +1,17 @@
-"""Figures for the report, drawn with matplotlib from saved run files, returned as PNG bytes."""
+"""Figures for the report, drawn with matplotlib from saved run files, returned as PNG bytes.
+
+Every figure is a :class:`matplotlib.figure.Figure` made directly, without pyplot: no global figure state,
+nothing to close, and the user's backend is left alone (importing this in a notebook does not switch it to Agg);
+``Figure.savefig`` renders the PNG with matplotlib's own canvas whatever the backend.
+"""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 __all__ = ["training_curves", "roc_pr_curves", "confusion_matrices", "reliability_diagram", "heatmap_overlay",
            "heatmap_panels", "volume_montage", "filter_grid", "activation_grid"]
@@ -21,7 +23,6 @@ _OP_STYLE = {"default": ("o", "tab:gray"), "youden": ("s", "tab:green"), "high_s
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -32,7 +33,8 @@ def _col(rows: Sequence[dict], key: str) -> np.ndarray:
 def training_curves(history: Sequence[dict], best_epoch: int | None) -> bytes:
     """Train/validation loss and validation AUC/accuracy per epoch, best epoch marked."""
     ep = _col(history, "epoch")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = Figure(figsize=(10, 3.6))
+    a, b = fig.subplots(1, 2)
     a.plot(ep, _col(history, "train_loss"), label="train loss")
     a.plot(ep, _col(history, "val_loss"), label="validation loss")
     a.set_xlabel("epoch")
@@ -55,7 +57,8 @@ def training_curves(history: Sequence[dict], best_epoch: int | None) -> bytes:
 
 def roc_pr_curves(curves: dict, auc: dict, ap: dict | None, operating_points: Sequence[dict] = ()) -> bytes:
     """ROC and precision-recall curves of the positive class, operating points marked."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig = Figure(figsize=(10, 4.2))
+    a, b = fig.subplots(1, 2)
     roc, pr = curves["roc"], curves["pr"]
     a.plot(roc["x"], roc["y"], color="tab:blue",
            label=f"AUC {auc['estimate']:.3f} [{auc['low']:.3f}, {auc['high']:.3f}]")
@@ -92,7 +95,8 @@ def confusion_matrices(cm: Sequence[Sequence[int]], labels: Sequence[str]) -> by
     size = max(3.2, 0.55 * k + 2)
     short = [lab if len(lab) <= 18 else lab[:16] + "…" for lab in labels[:k]]
     wspace = 0.3 + 0.03 * max(len(s) for s in short)  # room for the right matrix's class names
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size), gridspec_kw={"wspace": wspace})
+    fig = Figure(figsize=(2 * size + 1.5, size))
+    axes = fig.subplots(1, 2, gridspec_kw={"wspace": wspace})
     for ax, data, title, fmt in ((axes[0], m, "counts", "{:.0f}"), (axes[1], norm, "row-normalised", "{:.2f}")):
         ax.imshow(data, cmap="Blues", vmin=0, vmax=data.max() if data.max() > 0 else 1)
         for i in range(k):
@@ -117,7 +121,8 @@ def reliability_diagram(series: Sequence[tuple[str, dict]], histogram: dict, min
         histogram: equal-width bins (their ``edges`` and ``count``) of the predicted probabilities, drawn
             below as bars with the count written on each.
     """
-    fig, (a, b) = plt.subplots(2, 1, figsize=(5.6, 5.8), gridspec_kw={"height_ratios": [3, 1.2]}, sharex=True)
+    fig = Figure(figsize=(5.6, 5.8))
+    a, b = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 1.2]}, sharex=True)
     a.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1, label="perfect calibration")
     for (name, rel), color in zip(series, ("tab:blue", "tab:orange", "tab:green")):
         counts = np.asarray(rel["count"])
@@ -158,7 +163,8 @@ def _show_image(ax, image: np.ndarray) -> None:
 
 def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, title: str, alpha: float = 0.45) -> bytes:
     """The image (uint8, ``(H, W)`` or ``(H, W, C)``) with a heatmap in [0, 1] over it and a colour bar."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(6.4, 3.2))
+    fig = Figure(figsize=(6.4, 3.2))
+    a, b = fig.subplots(1, 2)
     _show_image(a, image)
     a.set_title("image", fontsize=9)
     _show_image(b, image)
@@ -173,7 +179,8 @@ def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, title: str, alpha: f
 def heatmap_panels(image: np.ndarray, panels: Sequence[tuple[np.ndarray, str, bool]], alpha: float = 0.45) -> bytes:
     """The image, then one overlay per ``(heatmap in [0, 1], title, blank)``; an empty (blank) map is drawn as
     the bare image marked "empty map", not as a uniform colour that would look like evidence."""
-    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.0 * (len(panels) + 1) + 0.6, 3.2), squeeze=False)
+    fig = Figure(figsize=(3.0 * (len(panels) + 1) + 0.6, 3.2))
+    axes = fig.subplots(1, len(panels) + 1, squeeze=False)
     axes = axes[0]
     _show_image(axes[0], image)
     axes[0].set_title("image", fontsize=9)
@@ -200,7 +207,8 @@ def volume_montage(volume: np.ndarray, heatmap: np.ndarray, title: str, max_slic
     idx = np.unique(np.linspace(0, d - 1, min(max_slices, d)).astype(int))
     cols = int(np.ceil(np.sqrt(len(idx))))
     rows = int(np.ceil(len(idx) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols + 0.8, 2 * rows + 0.4), squeeze=False)
+    fig = Figure(figsize=(2 * cols + 0.8, 2 * rows + 0.4))
+    axes = fig.subplots(rows, cols, squeeze=False)
     vmin, vmax = float(np.min(volume)), float(np.max(volume))
     im = None
     for ax, k in zip(axes.ravel(), idx):
@@ -221,7 +229,8 @@ def filter_grid(weights: np.ndarray, title: str) -> bytes:
     n = len(w)
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9 + 0.5, rows * 0.9 + 0.6), squeeze=False)
+    fig = Figure(figsize=(cols * 0.9 + 0.5, rows * 0.9 + 0.6))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, f in zip(axes.ravel(), w):
@@ -237,7 +246,8 @@ def activation_grid(acts: np.ndarray, title: str, max_maps: int = 64) -> bytes:
     n = len(order)
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.0 + 0.5, rows * 1.0 + 0.6), squeeze=False)
+    fig = Figure(figsize=(cols * 1.0 + 0.5, rows * 1.0 + 0.6))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, c in zip(axes.ravel(), order):

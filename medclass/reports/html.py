@@ -30,6 +30,7 @@ from .._version import __version__
 from ..data.medmnist import MEDMNIST
 from ..errors import DataError, MedclassError, RunFolderError
 from ..evaluation.calibration import apply_temperature, bins_ece, reliability_bins
+from ..evaluation.kinds import class_kind, get_kind
 from ..run_folder import RunFolder, checkpoint_rule_text, read_predictions
 from ..utils.io import atomic_write_text, read_json
 from . import figures
@@ -126,7 +127,7 @@ def _class_names(card: dict, m: dict) -> dict:
     boot = m.get("bootstrap") or next((h.get("bootstrap") for h in m.get("heads", {}).values()), None) or {}
     out = {"pos": "positive", "neg": "negative", "pos_idx": None, "prevalence": None, "task": card["task"],
            "unit": boot.get("unit", "image"), "replicates": boot.get("replicates", "n/a")}
-    if card["task"] == "binary" and "positive_class" in m:
+    if get_kind(card["task"]).has_positive_class and "positive_class" in m:
         pos_idx = 1 if card.get("positive_label") is None else int(card["positive_label"])
         out.update(pos=display_label(card["labels"][pos_idx]), neg=display_label(card["labels"][1 - pos_idx]),
                    pos_idx=pos_idx, prevalence=(m["tp"] + m["fn"]) / m["n"] if m.get("n") else None)
@@ -159,7 +160,8 @@ def _summary(m: dict, split: str, names: dict) -> dict:
                     "sensitivity": pct(m.get("sensitivity")), "specificity": pct(m.get("specificity"))}
     return {"split": split, "n": m["n"], "epoch": m["checkpoint"]["epoch"],
             "rule": checkpoint_rule_text(m["checkpoint"]), "positive": names["pos"] if names["pos_idx"] is not None
-            else None, "kpis": kpis, "in_words": in_words, "interval_meaning": _interval_meaning(names)}
+            else None, "kpis": kpis, "in_words": in_words, "interval_meaning": _interval_meaning(names),
+            "warnings": [w["message"] for w in m.get("warnings", ())], "warnings_meaning": TERMS["unreliable"]}
 
 
 def _interval_meaning(names: dict) -> str:
@@ -229,12 +231,22 @@ def _training(history: list[dict], status: dict) -> dict:
 def _metric_table(m: dict, task: str, pos: str, neg: str, prevalence: float | None) -> dict:
     iv = m["intervals"]
     rows = [{"name": name, "estimate": num(iv[k]["estimate"]), "low": num(iv[k]["low"]), "high": num(iv[k]["high"]),
-             "undefined": iv[k]["n_undefined"], "meaning": metric_meaning(k, task, pos, neg, prevalence)}
+             "undefined": iv[k]["n_undefined"], "undefined_share": _share(iv[k]),
+             "meaning": metric_meaning(k, task, pos, neg, prevalence)}
             for k, name in _METRIC_NAMES if k in iv]
     first = next(iter(iv.values()))
     return {"rows": rows, "n_boot": first["n_boot"], "seed": m["bootstrap"]["seed"],
             "positive": display_label(m["positive_class"]) if "positive_class" in m else None,
             "threshold": m.get("threshold"), "any_undefined": any(r["undefined"] for r in rows)}
+
+
+def _share(iv: dict) -> str:
+    """The share of undefined replicates as a reader sees it ("48%", "<1%"; "" when there were none)."""
+    n, share = iv.get("n_undefined", 0), iv.get("undefined_share")
+    if not n:
+        return ""
+    share = n / iv["n_boot"] if share is None else share  # metrics written before the share was recorded
+    return "<1%" if share < 0.005 else f"{100 * share:.0f}%"
 
 
 def _metrics(m: dict, split: str, folder: RunFolder, names: dict, card: dict) -> dict:
@@ -248,7 +260,7 @@ def _metrics(m: dict, split: str, folder: RunFolder, names: dict, card: dict) ->
             pos = display_label(h["positive_class"]) if binary else "positive"
             neg = next((lab for lab in labels if lab != pos), "negative") if binary else "negative"
             prev = (h["tp"] + h["fn"]) / h["n"] if binary and h.get("n") else None
-            heads.append({"name": name, "table": _metric_table(h, "binary" if binary else "multiclass", pos, neg,
+            heads.append({"name": name, "table": _metric_table(h, class_kind(len(labels)).name, pos, neg,
                                                                prev)})
         out["heads"] = heads
         return out
@@ -413,7 +425,7 @@ def _external(folder: RunFolder, names: dict) -> list[dict]:
 def _interpretation(folder: RunFolder, split: str, card: dict, build: Callable[[Path, str], Any] | None) -> dict:
     """The gallery of ``split``: reused when fresh, built when allowed, otherwise the command that builds it."""
     command = f"medclass explain {folder.path} --gallery --split {split}"
-    if card["task"] in ("multilabel", "multitask"):
+    if not get_kind(card["task"]).single_label:
         return {"gallery": None, "message": f"The heatmap gallery covers single-label tasks; for this "
                                             f"{card['task']} run, explain images one output at a time: "
                                             f"medclass explain {folder.path} IMAGE --class K.", "command": None}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..evaluation.kinds import get_kind
+
 __all__ = ["display_label", "display_labels", "metric_meaning", "TERMS", "OPERATING_POINT_NAMES",
            "operating_point_meaning", "low_threshold_note"]
 
@@ -92,6 +94,10 @@ TERMS = {
     "undefined": "Undefined replicates: resamples in which a number could not be computed (for example no {pos} "
                  "image was drawn, so sensitivity has nothing to divide by); they are left out of the interval, "
                  "and a large count means the interval is unreliable.",
+    "unreliable": "Why these numbers may mislead: with few images, or few of one class, a handful of other images "
+                  "could give quite different values. The 95% intervals are meant to show that uncertainty, but "
+                  "when many resamples lack a class they cannot: the interval is then computed from the resamples "
+                  "that happened to contain every class and looks narrower, more certain, than the data allow.",
     "threshold": "Threshold: the {pos} probability from which an image is called {pos}.",
     "roc": "Each point of the ROC curve is one threshold: moving along it trades missed cases (lower "
            "sensitivity) for false alarms (lower specificity); the dashed diagonal is guessing.",
@@ -131,8 +137,9 @@ def _pct(x: float) -> str:
 def metric_meaning(key: str, task: str, pos: str = "positive", neg: str = "negative",
                    prevalence: float | None = None) -> str:
     """The sentence that explains metric ``key`` for a ``task`` run ('' when there is none)."""
-    multi = task != "binary"
-    variant = {"multilabel": "_multilabel", "multiclass": "_multi", "ordinal": "_multi"}.get(task, "")
+    kind = get_kind(task)
+    multi = not kind.has_positive_class
+    variant = "_multilabel" if kind.multilabel else "_multi" if kind.class_index and multi else ""
     text = TERMS.get(key + variant) or (TERMS.get(key + "_multi") if multi else None) or TERMS.get(key, "")
     prev = "n/a" if prevalence is None else _pct(prevalence)
     ref = "n/a" if prevalence is None else f"{prevalence * (1 - prevalence):.3f}"

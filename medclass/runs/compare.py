@@ -16,6 +16,7 @@ from ..errors import ConfigError, DataError, RunFolderError
 from ..evaluation.assess import AssessConfig, weighted_metric_functions
 from ..evaluation.bootstrap import percentile_interval, resample_counts
 from ..evaluation.compare import delong_test
+from ..evaluation.kinds import get_kind
 from ..run_folder import RunFolder, read_predictions
 from ..utils.io import read_json
 
@@ -29,7 +30,8 @@ def compare_predictions(y: np.ndarray, proba_a: np.ndarray, proba_b: np.ndarray,
                         positive_label: int | None = None, groups: np.ndarray | None = None,
                         cfg: AssessConfig = AssessConfig()) -> dict[str, Any]:
     """Paired bootstrap differences (a - b) of the headline metrics, and DeLong's test for binary AUC."""
-    if task == "multitask":
+    kind = get_kind(task)
+    if kind.multihead:
         raise ConfigError("Paired comparison covers single-head tasks; compare a multi-task model's heads by "
                           "evaluating each run and reading metrics['heads'].")
     pos = 1 if positive_label is None else int(positive_label)
@@ -50,8 +52,9 @@ def compare_predictions(y: np.ndarray, proba_a: np.ndarray, proba_b: np.ndarray,
         out["difference"][k] = {"a": float(fa[k](ones)[0]), "b": float(fb[k](ones)[0]),
                                 "estimate": float(fa[k](ones)[0] - fb[k](ones)[0]), "low": lo, "high": hi,
                                 "share_a_better": float(np.mean(finite > 0)) if finite.size else float("nan"),
-                                "n_undefined": int(np.sum(~np.isfinite(d)))}
-    if task == "binary":
+                                "n_undefined": int(np.sum(~np.isfinite(d))),
+                                "undefined_share": float(np.mean(~np.isfinite(d))) if d.size else 0.0}
+    if kind.has_positive_class:
         out["delong"] = delong_test(y == pos, proba_a[:, pos], proba_b[:, pos])
     out["bootstrap"] = {"replicates": cfg.n_boot, "level": cfg.level, "seed": cfg.seed, "paired": True,
                         "unit": "patient" if groups is not None else "image"}
@@ -67,7 +70,7 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, split: str 
             raise RunFolderError(f"Run '{f.path}' has no {split} predictions yet. Score it first: "
                                  f"medclass evaluate {f.path} --split {split}")
     cards = [read_json(f.dataset_card) for f in folders]
-    values = cards[0]["task"] == "regression"
+    values = get_kind(cards[0]["task"]).values
     (ya, pa, _), (yb, pb, _) = (read_predictions(f.predictions(split), values=values) for f in folders)
     if cards[0]["name"] != cards[1]["name"] or ya.shape != yb.shape or not np.array_equal(ya, yb):
         raise DataError(f"Runs '{folders[0].path}' ({cards[0]['name']}, n={len(ya)}) and '{folders[1].path}' "

@@ -36,6 +36,7 @@ import numpy as np
 from ..config import RunConfig, config_from_dict, config_to_dict, load_yaml, replace, validate
 from ..data.download import ProgressFn
 from ..errors import ConfigError, RunFolderError
+from ..evaluation.kinds import get_kind
 from ..run_folder import RunFolder, read_predictions_with_meta, write_predictions
 from ..training import Callback
 from ..utils.io import atomic_write_json, atomic_write_yaml, read_json
@@ -175,7 +176,7 @@ def _summarise(out: Path, runs: list[RunFolder], cfg: RunConfig) -> dict[str, An
     for k, f in enumerate(runs):
         st, m = f.read_status(), read_json(f.metrics("val"))
         monitor = st.get("monitor", "val_auc")
-        y, p, extra = read_predictions_with_meta(f.predictions("val"), values=card["task"] == "regression")
+        y, p, extra = read_predictions_with_meta(f.predictions("val"), values=get_kind(card["task"]).values)
         ys.append(y)
         ps.append(p)
         extras.append({**extra, "fold": np.full(len(y), str(k))})
@@ -222,7 +223,7 @@ def _install_oof(folder: RunFolder, cv_dir: Path, summary: dict[str, Any]) -> No
                      (folder.metrics("val"), folder.metrics("val-training-data"))):
         if old.is_file():
             os.replace(old, new)
-    values = summary["task"] == "regression"
+    values = get_kind(summary["task"]).values
     write_predictions(folder.predictions("val"), *read_predictions_with_meta(cv_dir / "oof.csv", values=values))
     runs = [r["run"] for r in summary["per_fold"]]
     atomic_write_json(folder.metrics("val"), {

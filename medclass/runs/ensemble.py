@@ -26,6 +26,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -107,42 +108,16 @@ def ensemble_runs(run_dirs: Sequence[str | os.PathLike], split: str = "test", tt
     cards = [read_json(m.dataset_card) for m in members]
     _check_same_dataset(members, cards)
     _check_same_split_rows(members, cfgs, split)
-    ref_keys: list[str] | None = None
-    ref_ds: ImageDataset | None = None
-    probs, labels, vals, infos = [], None, [], []
-    for m, cfg in zip(members, cfgs):
-        cfg = replace(cfg, eval=replace(cfg.eval, tta=cfg.eval.tta if tta is None else bool(tta)))
-        ds = build_dataset(cfg.data, run_dir=m.path)
-        keys = _image_keys(ds, split)
-        if ref_keys is None:
-            ref_keys, ref_ds, order = keys, ds, np.arange(len(keys))
-        else:
-            order = _alignment(ref_keys, keys, members[0], m, split)
-        dev = resolve_device(device or cfg.train.device)
-        p, y, meta, _ = predict_split(m, ds, split, cfg, dev)
-        p, y = p[order], y[order]
-        if labels is None:
-            labels = y
-        elif not np.array_equal(labels, y):
-            raise DataError(f"Runs '{members[0].path}' and '{m.path}' have different labels for the same {split} "
-                            f"images; they were not trained on the same data.")
-        probs.append(p)
-        if split == "val":  # scored and validated on the same images (aligned above)
-            vals.append((ref_keys, y, p, m))
-        else:
-            vp_, vy, _, _ = predict_split(m, ds, "val", cfg, dev)
-            vals.append((_image_keys(ds, "val"), vy, vp_, m))
-        infos.append({"run": str(m.path), "checkpoint": str(m.best_weights), "epoch": meta.get("epoch"),
-                      "chosen_by": meta.get("chosen_by", "validation"), "model": meta.get("model"),
-                      "input_size": meta.get("input_size"), "in_chans": meta.get("in_chans"),
-                      "tta": cfg.eval.tta, "refit": bool(cfg.data.refit)})
-    proba = np.mean(probs, axis=0)
-    val, val_source, val_extra = _validation(vals, infos)
+    scored = _score_members(members, cfgs, split, tta, device)
+    proba = np.mean(scored.probs, axis=0)
+    labels = scored.labels
+    val, val_source, val_extra = _validation(scored.vals, scored.infos)
     if split == "val":
         val_source = "the scored val split itself"
     card, ev_cfg = cards[0], cfgs[0]
-    split_meta = ref_ds.split(split).meta
+    split_meta = scored.dataset.split(split).meta
     result = assess_card(card, labels, proba, split_meta, ev_cfg, val if split != "val" else (labels, proba))
+    infos = scored.infos
     tta_used = sorted({i["tta"] for i in infos})
     ensemble = {"members": infos, "n_members": len(infos), "combine": "mean of the members' class probabilities",
                 "tta": tta_used[0] if len(tta_used) == 1 else "per member",
@@ -161,6 +136,48 @@ def ensemble_runs(run_dirs: Sequence[str | os.PathLike], split: str = "test", tt
     log.info("ensemble of %d runs, %s %s: auc %s (n=%d)", len(infos), card["name"], split, metrics.get("auc"),
              metrics["n"])
     return metrics
+
+
+@dataclass
+class _Scored:
+    """What the members predicted on one split, aligned to the first member's image order."""
+
+    dataset: ImageDataset  # the first member's dataset (its split's metadata is written with the predictions)
+    labels: np.ndarray
+    probs: list[np.ndarray] = field(default_factory=list)  # per member
+    vals: list[tuple] = field(default_factory=list)  # per member: (val image keys, val labels, val probs, member)
+    infos: list[dict[str, Any]] = field(default_factory=list)  # per member, for ensemble.json
+
+
+def _score_members(members: list[RunFolder], cfgs: list, split: str, tta: bool | None, device: str | None) -> _Scored:
+    """Each member's probabilities on ``split`` (and on val, where operating points are chosen), checked to be of
+    the same images with the same labels."""
+    scored: _Scored | None = None
+    ref_keys: list[str] = []
+    for m, cfg in zip(members, cfgs):
+        cfg = replace(cfg, eval=replace(cfg.eval, tta=cfg.eval.tta if tta is None else bool(tta)))
+        ds = build_dataset(cfg.data, run_dir=m.path)
+        keys = _image_keys(ds, split)
+        order = np.arange(len(keys)) if scored is None else _alignment(ref_keys, keys, members[0], m, split)
+        dev = resolve_device(device or cfg.train.device)
+        p, y, meta, _ = predict_split(m, ds, split, cfg, dev)
+        p, y = p[order], y[order]
+        if scored is None:
+            scored, ref_keys = _Scored(ds, y), keys
+        elif not np.array_equal(scored.labels, y):
+            raise DataError(f"Runs '{members[0].path}' and '{m.path}' have different labels for the same {split} "
+                            f"images; they were not trained on the same data.")
+        scored.probs.append(p)
+        if split == "val":  # scored and validated on the same images (aligned above)
+            scored.vals.append((ref_keys, y, p, m))
+        else:
+            vp_, vy, _, _ = predict_split(m, ds, "val", cfg, dev)
+            scored.vals.append((_image_keys(ds, "val"), vy, vp_, m))
+        scored.infos.append({"run": str(m.path), "checkpoint": str(m.best_weights), "epoch": meta.get("epoch"),
+                             "chosen_by": meta.get("chosen_by", "validation"), "model": meta.get("model"),
+                             "input_size": meta.get("input_size"), "in_chans": meta.get("in_chans"),
+                             "tta": cfg.eval.tta, "refit": bool(cfg.data.refit)})
+    return scored
 
 
 def _check_out(out: Path, members: list[RunFolder]) -> None:

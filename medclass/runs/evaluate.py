@@ -23,6 +23,7 @@ from ..data.loader import BatchLoader
 from ..data.pipeline import InputPipeline
 from ..errors import RunFolderError
 from ..evaluation.assess import AssessConfig, assess
+from ..evaluation.kinds import class_kind, get_kind
 from ..evaluation.taxonomy import Taxonomy, parse_taxonomy
 from ..models import build_model, load_weights
 from ..run_folder import RunFolder, load_run_config, read_predictions, write_predictions
@@ -95,7 +96,7 @@ def assess_card(card: dict[str, Any], labels: np.ndarray, probs: np.ndarray, met
 
 def task_heads(card: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
     """Multi-task datasets: (head name, its class names) per head, from a dataset card (``dataset.json``)."""
-    if card.get("task") != "multitask":
+    if not get_kind(card["task"]).multihead:
         return []
     labels, bounds = card["labels"], np.cumsum([0, *card["heads"]])
     return [(name, tuple(labels[bounds[h]:bounds[h + 1]])) for h, name in enumerate(card["head_names"])]
@@ -105,9 +106,8 @@ def assess_coarse(tax: Taxonomy, labels: np.ndarray, probs: np.ndarray, fine: tu
                   val: tuple[np.ndarray, np.ndarray] | None, groups: np.ndarray | None,
                   cfg: AssessConfig) -> dict[str, Any]:
     """The coarse level of a taxonomy: children's probabilities summed, then assessed like any task."""
-    kind = "binary" if len(tax.coarse) == 2 else "multiclass"
     cval = None if val is None else (tax.labels(val[0]), tax.probabilities(val[1]))
-    res = assess(tax.labels(labels), tax.probabilities(probs), kind, tax.coarse, val=cval, groups=groups, cfg=cfg)
+    res = assess(tax.labels(labels), tax.probabilities(probs), class_kind(len(tax.coarse)).name, tax.coarse, val=cval, groups=groups, cfg=cfg)
     return {"classes": list(tax.coarse), "children": tax.to_dict(fine), **res.pop("metrics"), **res}
 
 
@@ -138,7 +138,7 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data_dir: str 
         val = None
         if split != "val":
             if folder.predictions("val").is_file():
-                val = read_predictions(folder.predictions("val"), values=ds.task == "regression")[:2]
+                val = read_predictions(folder.predictions("val"), values=ds.kind.values)[:2]
             else:  # a run folder from before validation predictions were saved
                 p, y, _, _ = predict_split(folder, ds, "val", cfg, dev)
                 val = (y, p)
@@ -148,7 +148,7 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data_dir: str 
                                           "the val split, which this refit trained on (no out-of-fold predictions)")
         write_predictions(folder.predictions(split), labels, probs, ds.split(split).meta)
         atomic_write_json(folder.metrics(split), metrics)
-    keys = ("mae", "r2") if ds.task == "regression" else ("auc", "acc")
+    keys = ds.kind.summary_keys
     log.info("%s %s: %s (n=%d)", ds.name, split, " ".join(f"{k} {metrics[k]:.4f}" for k in keys), metrics["n"])
     return metrics
 
@@ -158,15 +158,15 @@ def evaluate_predictions(path: str | os.PathLike, task: str, labels: tuple[str, 
                          group_column: str | None = None, subgroup_columns: tuple[str, ...] = (),
                          cfg: AssessConfig = AssessConfig()) -> dict[str, Any]:
     """Evaluate predictions from any tool, saved as CSV (see :mod:`medclass.run_folder`)."""
+    kind = get_kind(task)
     y, p, extra = read_predictions(path, extra_columns=(group_column, *subgroup_columns) if group_column
-                                   else subgroup_columns, values=task == "regression")
+                                   else subgroup_columns, values=kind.values)
+    p = kind.as_scores(p)  # binary: only the positive-class probability may be given
     if labels is None:
-        labels = tuple(str(i) for i in range(p.shape[1] if task != "binary" else 2))
-    if task == "binary" and p.shape[1] == 1:  # only the positive-class probability was given
-        p = np.hstack([1 - p, p])
-    val = read_predictions(val_path, values=task == "regression")[:2] if val_path else None
-    if val is not None and task == "binary" and val[1].shape[1] == 1:
-        val = (val[0], np.hstack([1 - val[1], val[1]]))
+        labels = tuple(str(i) for i in range(p.shape[1]))
+    val = read_predictions(val_path, values=kind.values)[:2] if val_path else None
+    if val is not None:
+        val = (val[0], kind.as_scores(val[1]))
     result = assess(y, p, task, labels, positive_label=positive_label, val=val,
                     groups=extra.get(group_column) if group_column else None,
                     subgroups={c: extra[c] for c in subgroup_columns}, cfg=cfg)

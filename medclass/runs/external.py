@@ -29,6 +29,7 @@ from ..data.manifest_dataset import SUBGROUP_MAX_VALUES
 from ..data.pipeline import InputPipeline
 from ..data.statistics import intensity_statistics, size_summary
 from ..errors import ConfigError, DataError
+from ..evaluation.kinds import get_kind
 from ..evaluation.shift import intensity_shift, operating_point_shift, prevalence_shift
 from ..models import read_weights_metadata
 from ..run_folder import RunFolder, load_run_config, read_predictions, write_predictions
@@ -39,9 +40,6 @@ from .evaluate import assess_card, predict_split
 __all__ = ["evaluate_external", "external_name"]
 
 log = logging.getLogger(__name__)
-
-_CLASS_TASKS = ("binary", "multiclass", "ordinal")
-
 
 def external_name(manifest: str | os.PathLike, name: str | None = None) -> str:
     """The set's name in file names: ``name``, else the manifest's stem, reduced to letters, digits, ``-_.``."""
@@ -82,10 +80,11 @@ def evaluate_external(run_dir: str | os.PathLike, manifest: str | os.PathLike, *
     pipeline = InputPipeline.from_checkpoint_meta(meta)
     card = read_json(folder.dataset_card)
     classes = tuple(card["labels"])
+    kind = get_kind(card["task"])
     ext = replace(cfg.data, manifest=str(manifest), image_root=None if image_root is None else str(image_root),
                   split_file=None, folds=0, fold=0, refit=False, skip_bad=skip_bad,
-                  classes=classes if card["task"] in _CLASS_TASKS else cfg.data.classes)
-    if card["task"] in _CLASS_TASKS:
+                  classes=classes if kind.class_index else cfg.data.classes)
+    if kind.class_index:
         _check_labels(Path(manifest), ext.label_columns[0], classes)
     m = read_manifest(ext)
     dec = decode_manifest(m, ext, progress, pipeline=pipeline)
@@ -106,7 +105,7 @@ def evaluate_external(run_dir: str | os.PathLike, manifest: str | os.PathLike, *
     with folder.lock(f"evaluate --manifest {set_name}"):
         dev = resolve_device(device or cfg.train.device)
         probs, labels, _, _ = predict_split(folder, ds, split, cfg, dev)
-        values = card["task"] == "regression"
+        values = kind.values
         val = read_predictions(folder.predictions("val"), values=values)[:2] if folder.predictions("val").is_file() \
             else None
         subgroups = [c for c, v in m.metadata.items() if 1 < len(set(v)) <= SUBGROUP_MAX_VALUES]
@@ -146,7 +145,8 @@ def _check_labels(path: Path, column: str, classes: tuple[str, ...]) -> None:
 def _shift(card: dict[str, Any], pipeline: InputPipeline, images: np.ndarray, labels: np.ndarray, probs: np.ndarray,
            val: tuple[np.ndarray, np.ndarray] | None, result: dict[str, Any], dec, folder: RunFolder) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    if card["task"] in _CLASS_TASKS:
+    kind = get_kind(card["task"])
+    if kind.class_index:
         out["prevalence"] = prevalence_shift(card["splits"]["train"]["per_class"], labels, card["labels"])
     train_stats = pipeline.expected.get("intensity")
     new_stats = intensity_statistics(images)
@@ -156,7 +156,7 @@ def _shift(card: dict[str, Any], pipeline: InputPipeline, images: np.ndarray, la
     kinds = {k: v for k, v in dec.expected.items() if k in ("sources", "modalities", "photometric")}
     out["file_kinds"] = {"train": {k: pipeline.expected.get(k) for k in kinds}, "new": kinds}
     ops = result.get("operating_points")
-    if card["task"] == "binary" and ops and val is not None:
+    if kind.has_positive_class and ops and val is not None:
         pos = card.get("positive_label")
         pos = 1 if pos is None else int(pos)
         out["calibration"] = operating_point_shift(labels, probs[:, pos], val[0], val[1][:, pos],

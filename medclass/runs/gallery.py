@@ -27,6 +27,7 @@ import numpy as np
 from ..config import replace
 from ..data.build import build_dataset
 from ..errors import ConfigError, RunFolderError
+from ..evaluation.kinds import get_kind
 from ..interpret import compute_heatmaps
 from ..models import get_model_card
 from ..reports import figures
@@ -80,25 +81,22 @@ def build_gallery(run_dir: str | os.PathLike, split: str = "test", per_group: in
         raise RunFolderError(f"Run '{folder.path}' has no {split} predictions yet. Score it first: "
                              f"medclass evaluate {folder.path} --split {split}")
     cfg = load_run_config(folder, data_dir)
-    if cfg.data.task in ("multilabel", "multitask"):
+    if cfg.data.task and not get_kind(cfg.data.task).single_label:
         raise ConfigError(_single_label_only(cfg.data.task))
     ds = build_dataset(replace(cfg.data, download=download), run_dir=folder.path)
-    if ds.task in ("multilabel", "multitask"):
+    kind = ds.kind
+    if not kind.single_label:
         raise ConfigError(_single_label_only(ds.task))
     images = ds.split(split).images
-    y, p, _ = read_predictions(folder.predictions(split), values=ds.task == "regression")
+    y, p, _ = read_predictions(folder.predictions(split), values=kind.values)
     model = load_run(folder.path)
     labels = [display_label(c) for c in ds.labels]
-    groups = _groups(y, p, ds.task, ds.positive_label, cfg.eval.threshold, per_group)
-    if ds.task == "regression":
-        predicted = None
-    elif ds.task == "binary":
-        predicted = (p[:, 1] > cfg.eval.threshold).astype(int)  # MedMNIST's rule, as the metrics use it
-    else:
-        predicted = p.argmax(1)
+    groups = _groups(y, p, kind, ds.positive_label, cfg.eval.threshold, per_group)
+    # the decisions the metrics count (binary: MedMNIST's threshold rule); a regression has values, not classes
+    predicted = None if kind.values else kind.decide(p, cfg.eval.threshold)
     # one output score drives every prediction of a regression or CORAL model (CORAL's grades differ only by
     # fixed biases), so its heatmap shows what raises the predicted value or grade
-    shared = ds.task == "regression" or model.meta_.get("head") == "coral"
+    shared = kind.values or model.meta_.get("head") == "coral"
     name = _METHOD_NAMES.get(method, method)
     out = folder.path / "explain"
     gallery: dict[str, Any] = {
@@ -119,7 +117,7 @@ def build_gallery(run_dir: str | os.PathLike, split: str = "test", per_group: in
                 if c != cls:
                     other.update(zip(sel.tolist(), heatmaps_for(model, images[sel], method, int(c), None)))
         for i, m in zip(idx.tolist(), main):
-            group["items"].append(_draw(out, split, i, images[i], m, other.get(i), y, p, ds.task, labels, cls,
+            group["items"].append(_draw(out, split, i, images[i], m, other.get(i), y, p, kind, labels, cls,
                                         predicted, name, shared))
     for group in gallery["groups"]:
         group["also_predicted"] = any(len(it["maps"]) > 1 for it in group["items"])
@@ -136,9 +134,9 @@ def _single_label_only(task: str) -> str:
             f"medclass explain RUN IMAGE --class K.")
 
 
-def _draw(out: Path, split: str, i: int, image, m, m_other, y, p, task, labels, cls, predicted, name,
+def _draw(out: Path, split: str, i: int, image, m, m_other, y, p, kind, labels, cls, predicted, name,
           shared) -> dict:
-    if task == "regression":
+    if kind.values:
         caption = f"#{i}: predicted {p[i, 0]:.3g}, true {y[i]:.3g}"
         panels = [(m, "a higher prediction", f"{name} toward\na higher prediction", is_blank(m))]
     else:
@@ -160,8 +158,8 @@ def _draw(out: Path, split: str, i: int, image, m, m_other, y, p, task, labels, 
     return {"index": i, "png": rel, "caption": caption, "maps": maps}
 
 
-def _groups(y, p, task, positive_label, threshold, k) -> list[tuple[str, np.ndarray, int | None]]:
-    if task == "binary":
+def _groups(y, p, kind, positive_label, threshold, k) -> list[tuple[str, np.ndarray, int | None]]:
+    if kind.has_positive_class:
         pos = 1 if positive_label is None else positive_label
         score = p[:, pos]
         pred_pos = (p[:, 1] > threshold) == (pos == 1)
@@ -172,7 +170,7 @@ def _groups(y, p, task, positive_label, threshold, k) -> list[tuple[str, np.ndar
                 ("false positives", order[(~truth & pred_pos)[order]][:k], pos),
                 ("false negatives", rev[(truth & ~pred_pos)[rev]][:k], pos),
                 ("true negatives", rev[(~truth & ~pred_pos)[rev]][:k], pos)]
-    if task == "regression":
+    if kind.values:
         err = np.abs(p[:, 0] - y)
         order = np.argsort(err, kind="stable")
         return [("most accurate predictions", order[:k], 0), ("largest errors", order[::-1][:k], 0)]

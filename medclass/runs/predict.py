@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.manifest import natural_key
 from ..data.pipeline import InputPipeline
 from ..errors import ConfigError, DataError
 from ..evaluation.taxonomy import parse_taxonomy
@@ -28,6 +27,7 @@ from ..models import build_model, load_weights
 from ..run_folder import RunFolder
 from ..tasks import task_from_meta
 from ..training.inference import predict_proba
+from ..utils.text import natural_key
 
 __all__ = ["TrainedModel", "Prepared", "load_run", "expand_inputs", "read_predict_manifest"]
 
@@ -153,7 +153,7 @@ class TrainedModel:
 
     @property
     def num_outputs_(self) -> int:
-        return 1 if self._task.regression else len(self.classes_)
+        return len(self._task.kind.output_names(self.classes_))
 
     def predict_coarse_proba(self, images: ImageLike | Sequence[ImageLike]) -> tuple[list[str], np.ndarray]:
         """With a class taxonomy (``eval.taxonomy``): the coarse class names and their probabilities, each the sum

@@ -67,9 +67,9 @@ def run_metadata(cfg: RunConfig, ds: ImageDataset, pipeline: InputPipeline, task
 
 def dataset_task(cfg: RunConfig, ds: ImageDataset) -> Task:
     """The task of a dataset with the model's head; a regression target's mean and sd come from the train split."""
-    heads = tuple(ds.facts.get("heads", ())) if ds.task == "multitask" else ()
+    heads = ds.kind.heads
     scale = {}
-    if ds.task == "regression":
+    if ds.kind.values:
         v = ds.split("train").labels.astype(float)
         sd = float(v.std())
         if not sd > 0:
@@ -107,7 +107,7 @@ def prepare_training(cfg: RunConfig, folder: RunFolder | None, callbacks: Sequen
         raise ConfigError(f"data.mean has {len(cfg.data.mean)} values but {ds.name} images have {ds.channels} "
                           f"channel(s). Give 1 value or {ds.channels}.")
     if cfg.eval.taxonomy:  # a bad taxonomy fails now, not after training
-        if ds.task != "multiclass":
+        if not ds.kind.taxonomy:
             raise ConfigError(f"eval.taxonomy groups the classes of a multi-class task; {ds.name} is {ds.task}.")
         parse_taxonomy(cfg.eval.taxonomy, ds.labels)
     mean, std = _input_statistics(cfg, ds.channels)

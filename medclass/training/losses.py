@@ -33,16 +33,26 @@ When every entry is annotated the multi-label BCE is exactly ``nn.BCEWithLogitsL
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import TrainConfig
-from ..errors import ConfigError
+from ..config import LOSSES, TrainConfig, check_table_keys
+from ..errors import ConfigError, did_you_mean
 from ..tasks import Task
 
-__all__ = ["build_loss", "BinaryBCEWithLogitsLoss", "MaskedBCEWithLogitsLoss", "MultiLabelHingeLoss",
-           "MultiLabelMSELoss", "ProbabilityMSELoss", "MISSING"]
+__all__ = [
+    "LOSS_BUILDERS",
+    "MISSING",
+    "BinaryBCEWithLogitsLoss",
+    "MaskedBCEWithLogitsLoss",
+    "MultiLabelHingeLoss",
+    "MultiLabelMSELoss",
+    "ProbabilityMSELoss",
+    "build_loss",
+]
 
 MISSING = -1  # a multi-label entry that was not annotated
 
@@ -59,48 +69,86 @@ def build_loss(task: Task, cfg: TrainConfig, class_weights: torch.Tensor | None 
     Raises:
         ConfigError: the loss does not apply to the task (e.g. ``cross-entropy`` on a multi-label task).
     """
-    name, smoothing = cfg.loss, cfg.label_smoothing
-    w = None if class_weights is None else class_weights.float()
+    builder = LOSS_BUILDERS.get(cfg.loss)
+    if builder is None:
+        raise ConfigError(f"Unknown train.loss {cfg.loss!r}.{did_you_mean(cfg.loss, LOSSES)} "
+                          f"Known: {', '.join(LOSSES)}.")
+    return builder(task, None if class_weights is None else class_weights.float(), cfg.label_smoothing)
+
+
+# --- one builder per name (the names are declared in medclass.config) -------------------------------------------
+# Each takes (task, class weights or None, label smoothing) and refuses a task it does not apply to.
+
+
+def _check_classification(task: Task, name: str) -> None:
+    """Refuse a classification loss for a regression task, or for a task that trains with its own loss."""
     if task.regression:
-        losses = {"auto": nn.MSELoss, "mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}
-        if name not in losses:
-            raise ConfigError(f"train.loss={name} is a classification loss; a regression task takes auto (squared "
-                              f"error), mse, l1 or huber.")
-        return losses[name]()
-    if name in ("l1", "huber"):
-        raise ConfigError(f"train.loss={name} is a regression loss, but the task is {task.name}. Use "
-                          f"train.loss=auto.")
-    if task.head == "coral" or task.name == "multitask":
+        raise ConfigError(f"train.loss={name} is a classification loss; a regression task takes auto (squared "
+                          f"error), mse, l1 or huber.")
+    if task.head == "coral" or task.kind.multihead:
         what = "the CORAL head" if task.head == "coral" else "a multi-task model"
         own = ("binary cross-entropy per grade threshold" if task.head == "coral" else
                "the sum of the heads' cross-entropies")
-        if name != "auto" and not (name == "cross-entropy" and task.name == "multitask"):
-            raise ConfigError(f"train.loss={name} does not apply to {what}; use train.loss=auto (its own loss: "
-                              f"{own}).")
-        return task.loss(smoothing)
+        raise ConfigError(f"train.loss={name} does not apply to {what}; use train.loss=auto (its own loss: {own}).")
+
+
+def _auto(task: Task, w: torch.Tensor | None, smoothing: float) -> nn.Module:
     if task.multilabel:
-        if name in ("auto", "bce"):
-            return MaskedBCEWithLogitsLoss(pos_weight=w, label_smoothing=smoothing)
-        if name == "hinge":
-            return MultiLabelHingeLoss(pos_weight=w)
-        if name == "mse":
-            return MultiLabelMSELoss(pos_weight=w)
-        raise ConfigError(f"train.loss={name} needs one label per image, but the {task.name} task has several. "
-                          f"Use train.loss=auto (per-label binary cross-entropy), bce, hinge or mse.")
-    if name == "auto":
-        return task.loss(smoothing, w)
-    if name == "cross-entropy":
-        return nn.CrossEntropyLoss(weight=w, label_smoothing=smoothing)
-    if name == "bce":
-        if task.name != "binary":
-            raise ConfigError(f"train.loss=bce applies to binary and multilabel tasks, not {task.name}. Use "
-                              f"train.loss=cross-entropy (or auto) for one label among several classes.")
-        return BinaryBCEWithLogitsLoss(weight=w, label_smoothing=smoothing)
-    if name == "hinge":
-        return nn.MultiMarginLoss(weight=w)
-    if name == "mse":
-        return ProbabilityMSELoss(weight=w)
-    raise ConfigError(f"Unknown train.loss {name!r}. Known: auto, cross-entropy, bce, hinge, mse, l1, huber.")
+        return MaskedBCEWithLogitsLoss(pos_weight=w, label_smoothing=smoothing)
+    return task.loss(smoothing, w)
+
+
+def _cross_entropy(task: Task, w: torch.Tensor | None, smoothing: float) -> nn.Module:
+    if task.kind.multihead:  # a multi-task model's own loss is the sum of its heads' cross-entropies
+        return task.loss(smoothing)
+    _check_classification(task, "cross-entropy")
+    if task.multilabel:
+        raise ConfigError(f"train.loss=cross-entropy needs one label per image, but the {task.name} task has "
+                          f"several. Use train.loss=auto (per-label binary cross-entropy), bce, hinge or mse.")
+    return nn.CrossEntropyLoss(weight=w, label_smoothing=smoothing)
+
+
+def _bce(task: Task, w: torch.Tensor | None, smoothing: float) -> nn.Module:
+    _check_classification(task, "bce")
+    if task.multilabel:
+        return MaskedBCEWithLogitsLoss(pos_weight=w, label_smoothing=smoothing)
+    if not task.kind.has_positive_class:
+        raise ConfigError(f"train.loss=bce applies to binary and multilabel tasks, not {task.name}. Use "
+                          f"train.loss=cross-entropy (or auto) for one label among several classes.")
+    return BinaryBCEWithLogitsLoss(weight=w, label_smoothing=smoothing)
+
+
+def _hinge(task: Task, w: torch.Tensor | None, smoothing: float) -> nn.Module:
+    _check_classification(task, "hinge")
+    return MultiLabelHingeLoss(pos_weight=w) if task.multilabel else nn.MultiMarginLoss(weight=w)
+
+
+def _mse(task: Task, w: torch.Tensor | None, smoothing: float) -> nn.Module:
+    if task.regression:
+        return nn.MSELoss()
+    _check_classification(task, "mse")
+    return MultiLabelMSELoss(pos_weight=w) if task.multilabel else ProbabilityMSELoss(weight=w)
+
+
+def _regression_only(name: str, loss: type[nn.Module]):
+    def build(task: Task, w: torch.Tensor | None, smoothing: float) -> nn.Module:
+        if not task.regression:
+            raise ConfigError(f"train.loss={name} is a regression loss, but the task is {task.name}. Use "
+                              f"train.loss=auto.")
+        return loss()
+    return build
+
+
+LOSS_BUILDERS: dict[str, Callable[[Task, torch.Tensor | None, float], nn.Module]] = {
+    "auto": _auto,
+    "cross-entropy": _cross_entropy,
+    "bce": _bce,
+    "hinge": _hinge,
+    "mse": _mse,
+    "l1": _regression_only("l1", nn.L1Loss),
+    "huber": _regression_only("huber", nn.HuberLoss),
+}
+check_table_keys(LOSS_BUILDERS, LOSSES, "medclass.training.losses.LOSS_BUILDERS")
 
 
 def _weighted_mean(per_sample: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:

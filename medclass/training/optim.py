@@ -22,16 +22,16 @@ stepped once per optimisation step; ``plateau`` (``ReduceLROnPlateau`` on the va
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..config import TrainConfig
-from ..errors import ConfigError
+from ..config import OPTIMIZERS, SCHEDULES, TrainConfig, check_table_keys
+from ..errors import ConfigError, did_you_mean
 
-__all__ = ["build_optimizer", "build_scheduler", "is_epoch_scheduler"]
+__all__ = ["OPTIMIZER_BUILDERS", "SCHEDULE_BUILDERS", "build_optimizer", "build_scheduler", "is_epoch_scheduler"]
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig,
@@ -65,24 +65,11 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig,
     if not param_groups:
         raise ConfigError("No parameter is left to train: every layer is frozen. Check model.transfer and "
                           "model.trainable_blocks.")
-    lr, m = cfg.lr, cfg.momentum
-    name = cfg.optimizer
-    if name == "sgd":
-        return torch.optim.SGD(param_groups, lr=lr, momentum=m, nesterov=cfg.nesterov and m > 0)
-    if name in ("momentum", "nesterov"):
-        return torch.optim.SGD(param_groups, lr=lr, momentum=m, nesterov=name == "nesterov")
-    if name == "rmsprop":
-        return torch.optim.RMSprop(param_groups, lr=lr)
-    if name == "adagrad":
-        return torch.optim.Adagrad(param_groups, lr=lr)
-    if name == "adadelta":
-        return torch.optim.Adadelta(param_groups, lr=lr)
-    if name == "adam":
-        return torch.optim.Adam(param_groups, lr=lr)
-    if name == "adamw":
-        return torch.optim.AdamW(param_groups, lr=lr)
-    raise ConfigError(f"Unknown train.optimizer {name!r}. Known: sgd, momentum, nesterov, rmsprop, adagrad, "
-                      f"adadelta, adam, adamw.")
+    builder = OPTIMIZER_BUILDERS.get(cfg.optimizer)
+    if builder is None:
+        raise ConfigError(f"Unknown train.optimizer {cfg.optimizer!r}.{did_you_mean(cfg.optimizer, OPTIMIZERS)} "
+                          f"Known: {', '.join(OPTIMIZERS)}.")
+    return builder(param_groups, cfg)
 
 
 def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
@@ -91,28 +78,11 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoc
     Each parameter group keeps its own peak rate (the ``lr`` it was built with), so discriminative
     learning rates keep their ratio.
     """
-    total = cfg.epochs * steps_per_epoch
-    if cfg.schedule == "onecycle":
-        # OneCycleLR divides by (pct_start * total - 1): a run of a few steps (one epoch of a small dataset) needs
-        # the warm-up to span more than one step, else it fails with ZeroDivisionError
-        pct = min(max(cfg.warmup, 1e-3, 1.01 / max(total, 1)), 0.99)
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
-                                                   total_steps=max(total, 1), pct_start=pct)
-    if cfg.schedule == "multistep":
-        # Milestones fall on epoch boundaries, as in the MedMNIST reference (epochs 50 and 75 of 100).
-        bounds = [round(m * cfg.epochs) * steps_per_epoch for m in cfg.milestones]
-        return torch.optim.lr_scheduler.LambdaLR(opt, _MultiStep(bounds, cfg.gamma))
-    if cfg.schedule == "step":
-        return torch.optim.lr_scheduler.LambdaLR(opt, _Step(cfg.step_size * steps_per_epoch, cfg.gamma))
-    if cfg.schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=cfg.gamma,
-                                                          patience=cfg.plateau_patience)
-    if cfg.schedule == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(opt, _WarmupCosine(round(cfg.warmup * total), total))
-    if cfg.schedule == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(opt, _Constant())
-    raise ConfigError(f"Unknown train.schedule {cfg.schedule!r}. Known: constant, step, multistep, plateau, "
-                      f"cosine, onecycle.")
+    builder = SCHEDULE_BUILDERS.get(cfg.schedule)
+    if builder is None:
+        raise ConfigError(f"Unknown train.schedule {cfg.schedule!r}.{did_you_mean(cfg.schedule, SCHEDULES)} "
+                          f"Known: {', '.join(SCHEDULES)}.")
+    return builder(opt, cfg, steps_per_epoch)
 
 
 def is_epoch_scheduler(scheduler: Any) -> bool:
@@ -150,3 +120,57 @@ class _WarmupCosine:
             return (step + 1) / self.warmup
         t = (step - self.warmup) / max(self.total - self.warmup, 1)
         return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+
+# --- one builder per name (the names are declared in medclass.config) -------------------------------------------
+
+ParamGroups = list[dict[str, Any]]
+
+
+def _sgd(groups: ParamGroups, cfg: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+
+
+OPTIMIZER_BUILDERS: dict[str, Callable[[ParamGroups, TrainConfig], torch.optim.Optimizer]] = {
+    "sgd": _sgd,
+    "momentum": lambda groups, cfg: torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=False),
+    "nesterov": lambda groups, cfg: torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True),
+    "rmsprop": lambda groups, cfg: torch.optim.RMSprop(groups, lr=cfg.lr),
+    "adagrad": lambda groups, cfg: torch.optim.Adagrad(groups, lr=cfg.lr),
+    "adadelta": lambda groups, cfg: torch.optim.Adadelta(groups, lr=cfg.lr),
+    "adam": lambda groups, cfg: torch.optim.Adam(groups, lr=cfg.lr),
+    "adamw": lambda groups, cfg: torch.optim.AdamW(groups, lr=cfg.lr),
+}
+
+
+def _onecycle(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    total = cfg.epochs * steps_per_epoch
+    # OneCycleLR divides by (pct_start * total - 1): a run of a few steps (one epoch of a small dataset) needs
+    # the warm-up to span more than one step, else it fails with ZeroDivisionError
+    pct = min(max(cfg.warmup, 1e-3, 1.01 / max(total, 1)), 0.99)
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
+                                               total_steps=max(total, 1), pct_start=pct)
+
+
+def _multistep(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    # Milestones fall on epoch boundaries, as in the MedMNIST reference (epochs 50 and 75 of 100).
+    bounds = [round(m * cfg.epochs) * steps_per_epoch for m in cfg.milestones]
+    return torch.optim.lr_scheduler.LambdaLR(opt, _MultiStep(bounds, cfg.gamma))
+
+
+def _cosine(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    total = cfg.epochs * steps_per_epoch
+    return torch.optim.lr_scheduler.LambdaLR(opt, _WarmupCosine(round(cfg.warmup * total), total))
+
+
+SCHEDULE_BUILDERS: dict[str, Callable[[torch.optim.Optimizer, TrainConfig, int], Any]] = {
+    "constant": lambda opt, cfg, steps: torch.optim.lr_scheduler.LambdaLR(opt, _Constant()),
+    "step": lambda opt, cfg, steps: torch.optim.lr_scheduler.LambdaLR(opt, _Step(cfg.step_size * steps, cfg.gamma)),
+    "multistep": _multistep,
+    "plateau": lambda opt, cfg, steps: torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="min", factor=cfg.gamma, patience=cfg.plateau_patience),
+    "cosine": _cosine,
+    "onecycle": _onecycle,
+}
+check_table_keys(OPTIMIZER_BUILDERS, OPTIMIZERS, "medclass.training.optim.OPTIMIZER_BUILDERS")
+check_table_keys(SCHEDULE_BUILDERS, SCHEDULES, "medclass.training.optim.SCHEDULE_BUILDERS")

@@ -82,6 +82,8 @@ def _episode(data: Path, out: Path, env: dict, at_writes: bool, rng: random.Rand
                 proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=300)
         if proc.returncode == -signal.SIGKILL:
+            if RunFolder(out).is_run() and RunFolder(out).read_status()["state"] == "complete":
+                return landed  # the kill came after the run had finished (while the process was exiting)
             landed += 1
             continue
         assert proc.returncode == 0, f"{' '.join(args)} failed: {err}"

@@ -21,6 +21,8 @@ from medclass.run_folder import RunFolder
 from medclass.runs import evaluate_run, train
 from tests.conftest import fast_config, make_npz
 
+pytestmark = pytest.mark.faults  # the fault-injection tier: `make test-all`
+
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
@@ -31,8 +33,6 @@ def finished(tmp_path_factory) -> Path:
 _HOLD = """
 import sys, time
 from medclass.run_folder import RunFolder
-
-pytestmark = pytest.mark.faults  # the fault-injection tier: `make test-all`
 with RunFolder(sys.argv[1]).lock(sys.argv[2]):
     print("locked", flush=True)
     time.sleep(float(sys.argv[3]))

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import yaml
 
@@ -102,7 +104,7 @@ def test_combinations_checked():
 
 
 def test_configs_are_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'seed'"):
         RunConfig().seed = 3  # type: ignore[misc]
     assert not AugmentConfig().enabled and AugmentConfig(hflip=True).enabled
 
@@ -130,3 +132,31 @@ def test_nested_dataclass_defaults_are_the_parent_field_default():
     problems: list = []
     got = _from_dict({"inner": {"hflip": True}}, Outer, "", problems)
     assert not problems and got.inner == AugmentConfig(rotate=7.0, hflip=True)
+
+
+def test_check_table_keys_wants_exactly_the_declared_names():
+    from medclass.config import check_table_keys
+
+    check_table_keys({"a": 1, "b": 2}, ("a", "b"), "t")
+    with pytest.raises(ImportError, match=r"^t must have exactly .*\(a, b, c\); missing: c; not declared: none\.$"):
+        check_table_keys({"a": 1, "b": 2}, ("a", "b", "c"), "t")
+    with pytest.raises(ImportError, match=r"missing: b; not declared: z\.$"):
+        check_table_keys({"a": 1, "z": 2}, ("a", "b"), "t")
+
+
+def test_on_off_words_stay_words_for_string_settings_and_switch_booleans():
+    from medclass.config import build_config, parse_overrides
+
+    cfg = build_config(overrides=parse_overrides(["data.leakage=off", "train.channels_last=off", "data.cache=yes"]))
+    assert cfg.data.leakage == "off" and cfg.train.channels_last is False and cfg.data.cache is True
+
+
+def test_typed_flags_reach_the_config_typed(tmp_path):
+    """A data folder named like a YAML comment or boolean stays the path it is (issue: `#1` was cut off)."""
+    from medclass.cli.main import build_parser
+    from medclass.cli.options import config_from_args
+
+    for folder in ("/data/run #1", "on", "[weird]: x"):
+        args = build_parser().parse_args(["train", "--data-dir", folder, "--dataset", "breastmnist", "--lr", "1e-3"])
+        cfg = config_from_args(args)
+        assert cfg.data.data_dir == folder and cfg.train.lr == 1e-3

@@ -15,8 +15,8 @@ from sklearn.metrics import cohen_kappa_score, mean_absolute_error, r2_score, ro
 from medclass.cli.main import main
 from medclass.config import config_from_dict
 from medclass.errors import ConfigError, DataError
-from medclass.evaluation.assess import _regression_weighted, weighted_quadratic_kappa
 from medclass.evaluation.taxonomy import parse_taxonomy
+from medclass.evaluation.weighted import regression_weighted_metrics, weighted_quadratic_kappa
 from medclass.models import apply_transfer, create_model, get_model_card, list_models
 from medclass.reports import build_report
 from medclass.run_folder import read_predictions
@@ -162,7 +162,7 @@ def test_regression_weighted_metrics_match_sklearn():
     rng = np.random.default_rng(2)
     y = rng.normal(size=200)
     f = y + rng.normal(scale=0.5, size=200)
-    fns = _regression_weighted(y, f)
+    fns = regression_weighted_metrics(y, f)
     ones = np.ones((1, 200))
     assert fns["mae"](ones)[0] == pytest.approx(mean_absolute_error(y, f))
     assert fns["r2"](ones)[0] == pytest.approx(r2_score(y, f))

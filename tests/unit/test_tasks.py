@@ -25,6 +25,12 @@ def test_weighted_loss_and_probabilities():
     plain = t.loss()(logits, y)
     heavy = t.loss(class_weights=torch.tensor([1.0, 3.0]))(logits, y)
     assert torch.isclose(plain, heavy)  # both examples have the same loss, so the weighted mean is equal
+    logits = torch.tensor([[2.0, 0.0], [0.0, 0.5]])  # now the class-1 example has the larger loss
+    per = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    assert per[1] > per[0]
+    heavy = t.loss(class_weights=torch.tensor([1.0, 3.0]))(logits, y)
+    assert torch.isclose(heavy, (per[0] + 3 * per[1]) / 4)  # each example weighted by its class's weight
+    assert heavy > t.loss()(logits, y)  # so weighting the worse-predicted class raises the loss
     ml = get_task("multilabel")
     assert ml.target(torch.tensor([[1, 0]])).dtype == torch.float32
     with pytest.raises(ConfigError, match="Did you mean 'binary'"):

@@ -211,3 +211,29 @@ def test_unexpected_errors_are_one_line_and_tracebacks_need_v(monkeypatch, capsy
 def test_verbose_after_the_subcommand(capsys):
     assert main(["models", "list", "-v"]) == 0
     assert main(["-v", "data", "list"]) == 0
+
+
+def test_metrics_table_prints_warnings_and_undefined_shares():
+    from medclass.cli.tables import metrics_table
+
+    iv = {"estimate": 1.0, "low": 1.0, "high": 1.0, "n_boot": 2000, "n_undefined": 967, "undefined_share": 0.4835}
+    text = metrics_table({"dataset": "d", "split": "test", "n": 2, "intervals": {"auc": iv},
+                          "warnings": [{"code": "small-split", "message": "Only 2 images in this split: ..."}]})
+    assert "warning: Only 2 images in this split" in text
+    assert "AUC  1.0000    [1.0000, 1.0000]  (48% of replicates undefined)" in text
+
+
+def test_evaluate_predictions_with_one_class_validation_warns_instead_of_failing(tmp_path, capsys):
+    from medclass.run_folder import write_predictions
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 60)
+    p = np.clip(0.4 * y + 0.6 * rng.random(60), 0, 1)
+    write_predictions(tmp_path / "test.csv", y, np.stack([1 - p, p], 1))
+    write_predictions(tmp_path / "val.csv", np.zeros(20, int), np.stack([1 - p[:20], p[:20]], 1))
+    assert main(["evaluate", "--predictions", str(tmp_path / "test.csv"), "--val-predictions",
+                 str(tmp_path / "val.csv"), "--n-boot", "200", "--out", str(tmp_path / "m.json")]) == 0
+    out = capsys.readouterr().out
+    assert "warning: Operating points were not chosen: the validation predictions hold only one class" in out
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert "operating_points" not in m and [w["code"] for w in m["warnings"]] == ["no-operating-points"]

@@ -19,6 +19,7 @@ from pydicom.data import get_testdata_file
 from medclass.config import DataConfig, PreprocessConfig
 from medclass.data.build import build_dataset
 from medclass.data.folders import import_folder
+from medclass.data.manifest import read_manifest
 from medclass.errors import ConfigError, DataError
 
 from .test_manifest import read_rows, write_csv, write_png_dataset
@@ -70,6 +71,24 @@ def _no_val_lesions(rows, root):
     for r in rows:
         pid = int(r["patient_id"][1:])
         r["split"] = "test" if pid >= 20 else ("val" if pid in (16, 18) else "train")
+
+
+def _numbers(rows, root):
+    for r in rows:
+        r["label"] = {"normal": "0", "lesion": "1"}[r["label"]]
+    rows[3]["label"], rows[5]["label"] = "1.0", "01"
+
+
+def _accents(rows, root):
+    for r in rows:
+        r["label"] = r["label"].replace("lesion", "l\u00e9sion")  # é as one code point (NFC)
+    rows[3]["label"] = "le\u0301sion"  # e + combining accent (NFD): looks the same
+
+
+def _two_heads(rows, root):
+    for i, r in enumerate(rows):
+        r["grade"] = "high" if i % 3 else "low"
+    rows[4]["grade"] = "High"
 
 
 def _columns(drop: str | None = None, rename: tuple[str, str] | None = None):
@@ -149,6 +168,14 @@ CASES = [
     ("image-root-missing", _with_cfg(_edit(lambda r, root: None), image_root="/no/such/folder"),
      ["Image root '/no/such/folder'", "data.image_root"]),
     ("saved-split-misses-rows", _with_cfg(_edit(lambda r, root: None), split_file="SPLIT"), ["p011"]),
+    ("label-spelling-case", _edit(_set(3, label="Lesion")),
+     ["labels that differ only in spelling", "column 'label': 'lesion' (rows 4, 8, 9 and 20 more), 'Lesion' (row 5)",
+      "Fix the CSV", "list every spelling in data.classes"]),
+    ("label-spelling-numbers", _with_cfg(_edit(_numbers), task="multiclass"),
+     ["column 'label': '1' (rows 4, 8, 9 and 20 more), '1.0' (row 5), '01' (row 7)"]),
+    ("label-spelling-unicode", _with_cfg(_edit(_accents), task="ordinal"), ["'le\u0301sion' (row 5)"]),
+    ("label-spelling-multitask-head", _with_cfg(_edit(_two_heads), task="multitask", label_columns=("label", "grade")),
+     ["column 'grade': 'high' (rows 3, 4, 7 and 28 more), 'High' (row 6)"]),
 ]
 
 
@@ -167,6 +194,35 @@ def test_bad_input_gets_a_clear_message(tmp_path, case, setup, expected):
     for piece in expected:
         assert piece in msg, f"{case}: {piece!r} not in:\n{msg}"
     assert "Traceback" not in msg
+
+
+def test_spellings_listed_in_data_classes_are_separate_classes_and_outer_spaces_are_not_a_spelling(tmp_path):
+    write_png_dataset(tmp_path)
+    rows = read_rows(tmp_path / "manifest.csv")
+    rows[3]["label"] = "Lesion"
+    path = write_csv(tmp_path / "case.csv", rows)
+    m = read_manifest(DataConfig(manifest=str(path), classes=("normal", "lesion", "Lesion")))
+    assert m.classes == ("normal", "lesion", "Lesion") and m.task == "multiclass" and m.labels[3] == 2
+    rows[3]["label"] = " lesion  "  # surrounding spaces are stripped when the cells are read: one class
+    m = read_manifest(DataConfig(manifest=str(write_csv(tmp_path / "case.csv", rows))))
+    assert m.classes == ("lesion", "normal") and m.task == "binary"
+    for i, r in enumerate(rows):  # multi-label columns read 1 and 1.0 as one value: nothing to refuse
+        r["finding"] = "1" if i == 2 else "1.0" if i % 4 >= 2 else "0"
+    m = read_manifest(DataConfig(manifest=str(write_csv(tmp_path / "case.csv", rows)), label_columns=("finding",),
+                                 task="multilabel"))
+    assert m.labels[:6, 0].tolist() == [0, 0, 1, 1, 0, 0]
+
+
+def test_data_check_reports_spelling_variants_instead_of_ok(tmp_path, capsys):
+    from medclass.cli.main import main
+
+    write_png_dataset(tmp_path)
+    rows = read_rows(tmp_path / "manifest.csv")
+    rows[3]["label"] = "Lesion"
+    path = write_csv(tmp_path / "case.csv", rows)
+    assert main(["data", "check", str(path)]) != 0
+    out, err = capsys.readouterr()
+    assert "OK" not in out and "differ only in spelling" in err and "'Lesion' (row 5)" in err
 
 
 def test_catalogue_is_long_enough():

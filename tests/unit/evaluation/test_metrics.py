@@ -5,7 +5,8 @@ import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
 
 from medclass.evaluation import binary_counts, classification_metrics, medmnist_acc, medmnist_auc
-from medclass.evaluation.metrics import auc_standard_error, medmnist_auc_se
+from medclass.evaluation.kinds import medmnist_auc_se
+from medclass.evaluation.metrics import auc_standard_error
 
 
 def _medmnist_reference_auc(y_true, y_score, task):

@@ -119,5 +119,7 @@ def test_options_a_family_does_not_have_are_config_errors():
     with pytest.raises(ConfigError, match=r"vgg16 has no option 'width' \(model.width\); its options are: "
                                           r"drop_rate, small_input"):
         create_model("vgg16", num_classes=2, width=8)
-    assert create_model("vgg16", num_classes=2, width=None, input_size=28) is not None  # unset options are ignored
+    vgg = create_model("vgg16", num_classes=2, width=None, input_size=28)  # unset options are ignored ...
+    assert vgg.features[0].out_channels == 64  # ... so VGG-16 keeps its own widths (64 ... 512 channels)
+    assert vgg(torch.zeros(1, 1, 28, 28)).shape == (1, 2)
     assert create_model("mlp", num_classes=2, width=32).hidden[0][0].out_features == 32

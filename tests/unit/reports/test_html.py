@@ -102,6 +102,21 @@ def test_coinciding_and_very_low_thresholds_are_said_once(run_copy):
     assert "On a screening (high-sensitivity) point this is expected" in ops_html
 
 
+def test_warnings_about_a_degenerate_split_sit_beside_the_headline_numbers(scored_run, run_copy):
+    assert "Read these numbers with caution" not in build_report(scored_run.path).read_text()  # 32 test images
+    mpath = run_copy / "metrics" / "test.json"
+    m = json.loads(mpath.read_text())
+    m["warnings"] = [{"code": "small-split", "message": "Only 2 images in this split: every number here ..."}]
+    m["intervals"]["auc"].update(n_undefined=967, undefined_share=0.4835)
+    mpath.write_text(json.dumps(m))
+    doc = build_report(run_copy).read_text()
+    summary = doc[doc.index('id="summary"'):doc.index('id="data-card"')]
+    assert "Read these numbers with caution" in summary and "Only 2 images in this split" in summary
+    assert "a handful of other images could give quite different values" in summary
+    metrics = doc[doc.index('id="metrics"'):doc.index('id="curves"')]
+    assert '<td class="num">967 (48%)</td>' in metrics
+
+
 def test_calibration_uses_equal_count_bins_with_their_counts(scored_run):
     doc = build_report(scored_run.path).read_text()
     cal = doc[doc.index('id="calibration"'):doc.index('id="subgroups"')]

@@ -171,3 +171,34 @@ def test_new_settings_are_validated():
     assert "train.gamma must be < 1 with train.schedule=plateau" in msg
     assert "train.grad_clip must be >= 0" in msg and "train.amp must be one of auto, off" in msg
     assert "train.backbone_lr_factor must be > 0" in msg
+
+
+def test_every_declared_optimiser_and_schedule_has_one_builder():
+    from medclass.config import OPTIMIZERS, SCHEDULES
+    from medclass.training.optim import OPTIMIZER_BUILDERS, SCHEDULE_BUILDERS
+
+    assert tuple(OPTIMIZER_BUILDERS) == OPTIMIZERS and tuple(SCHEDULE_BUILDERS) == SCHEDULES
+    model = torch.nn.Linear(2, 2)
+    for name in OPTIMIZERS:
+        assert isinstance(build_optimizer(model, TrainConfig(optimizer=name)), torch.optim.Optimizer)
+    for name in SCHEDULES:
+        assert build_scheduler(build_optimizer(model, TrainConfig()), TrainConfig(schedule=name), 4) is not None
+
+
+def test_a_name_declared_without_a_builder_fails_at_import():
+    """The names live in medclass.config (the choices of train.optimizer/schedule/loss); the training modules'
+    tables are checked against them when imported, so a name added on one side only cannot reach a run."""
+    import subprocess
+    import sys
+
+    code = ("import medclass.config as c\n"
+            "declared = {'OPTIMIZERS': (*c.OPTIMIZERS, 'lion'), 'LOSSES': c.LOSSES[:-1]}\n"
+            "for key, names in declared.items():\n"
+            "    old = getattr(c, key)\n"
+            "    setattr(c, key, names)\n"
+            "    try:\n        import medclass.training\n    except ImportError as e:\n        print(e)\n"
+            "    setattr(c, key, old)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert "OPTIMIZER_BUILDERS must have exactly the names the configuration declares" in out.stdout
+    assert "missing: lion; not declared: none" in out.stdout
+    assert "LOSS_BUILDERS must have exactly" in out.stdout and "missing: none; not declared: huber" in out.stdout
