@@ -79,7 +79,7 @@ CV_FOLDS = 5
 FINALISTS = 3
 ENSEMBLE_K = 3
 ENSEMBLE_MIN_GAIN = 0.002  # the ensemble's validation score must beat the final model's by this much
-SLOW_SHARE = 0.25  # a trial whose first rung would take more of the screening time than this is too slow
+SLOW_SHARE = 0.1  # a trial whose first rung would take more of the screening time than this is too slow
 OPTUNA_HINT = 'pip install "medclass[search]"'
 EventFn = Callable[[str, str, float, float], None]  # (phase, message, elapsed seconds, budget seconds)
 
