@@ -427,7 +427,7 @@ class _Auto:
         order = {c.name: i for i, c in enumerate(self.cands)}
         if self.cv_done:
             return sorted(done, key=lambda r: (r.get("cv_score") is None, -(r.get("cv_score") or 0.0),
-                                               order[r["candidate"]]))
+                                               -r["val_score"], order[r["candidate"]]))
         return sorted(done, key=lambda r: (-r["val_score"], order[r["candidate"]]))
 
     # --- files ---------------------------------------------------------------------------------
@@ -493,7 +493,7 @@ class _TrialWatch(Callback):
             allowed = max(SLOW_SHARE * run.plan.screen_seconds, run.plan.rungs[0] * run._speed(self.cand))
             if run._ranked() and (first > allowed or run.clock.elapsed() + first > run._screen_deadline()):
                 raise BudgetStop(f"too slow for this budget: its first rung would take ~{first:.0f}s "
-                            f"(projected after 3 batches; {allowed:.0f}s allowed)")
+                                 f"(projected after 3 batches; {allowed:.0f}s allowed)")
         if run.clock.elapsed() > run._screen_deadline() and run._ranked():
             raise BudgetStop("budget: the screening deadline passed")
 
