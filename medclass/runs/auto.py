@@ -16,8 +16,9 @@ Given a dataset and a budget (600 s by default), :func:`auto`
    (the best three complete trials) by K-fold cross-validation on train+val (:func:`medclass.runs.cross_validate`,
    folds of ``data.folds``), as far as the budget allows; with fewer than two finalists cross-validated the
    screening order stands, and ``auto.json`` says so;
-4. **trains the winner** into ``OUT/final`` for the recipe's epochs, as many as fit (at most 35% of the
-   budget; a final that cannot be longer than the screening is the winning trial itself, copied);
+4. **trains the winner** into ``OUT/final`` for the recipe's epochs, or as many as fit in the time left (the plan
+   reserves up to 35% of the budget for it); a final that could not train longer than the screening did is the
+   winning trial itself, copied;
 5. optionally **ensembles the top k** (3): the final run and the next two candidates (retrained like the final
    when the budget allows, else their trials), kept only when the averaged validation predictions beat the
    final model's own validation score by at least 0.002;

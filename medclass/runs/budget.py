@@ -11,7 +11,8 @@ from a probe and re-planned as trials report their measured time per epoch:
 2. **Reserve the end** (``end_seconds``): scoring test once, the inference of two more ensemble members on
    val and test, and a margin of 2% of the budget (at least 2 s).
 3. **Final training** (``final_epochs``): the base recipe's epochs, but at most what fits in
-   ``FINAL_SHARE`` of the budget; all the rest when nothing can be screened.
+   ``FINAL_SHARE`` of the budget; all the rest when nothing can be screened. This is a reservation: when the
+   final training starts, it may use whatever earlier phases left (up to the recipe's epochs).
 4. **K-fold ranking** (only when the validation split is small): up to ``CV_SHARE`` of the budget.
 5. **Screening** gets what is left. Rungs grow by ``ETA`` = 3: three rungs (r, 3r, 9r epochs) when the
    final training has at least 9 epochs, two when it has 3 to 8, one below. The rung unit r is the

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import time
 
 import pytest
@@ -119,6 +120,20 @@ def test_report_of_the_final_model_shows_the_leaderboard(done):
     assert "pruned at epoch" in doc and "chosen by medclass auto" in doc
     trial = build_report(out / "trials" / "0", split="val").read_text()  # not the auto's final model: no section
     assert 'id="model-selection"' not in trial
+
+
+def test_report_says_when_the_ensemble_was_scored_and_escapes_the_leaderboard(done, tmp_path):
+    out = shutil.copytree(done["out"], tmp_path / "out")
+    result = json.loads((out / "auto.json").read_text())
+    result["ensemble"].update(chosen=True, reason="validation AUC: ensemble 0.99, final model 0.97; kept")
+    result["model"] = "ensemble"
+    (out / "auto.json").write_text(json.dumps(result))
+    board = json.loads((out / "leaderboard.json").read_text())
+    board["rows"][0]["note"] = "<script>alert(1)</script>"
+    (out / "leaderboard.json").write_text(json.dumps(board))
+    doc = build_report(out / "final", split="val").read_text()
+    assert "The test split was scored for the ensemble" in doc and "ensemble 0.99, final model 0.97; kept" in doc
+    assert "<script>alert(1)" not in doc and "&lt;script&gt;alert(1)&lt;/script&gt;" in doc
 
 
 def test_the_budget_binds_the_final_training(toy, tmp_path):
