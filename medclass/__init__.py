@@ -26,6 +26,7 @@ _PUBLIC = {
     "train": "medclass.runs.train", "resume": "medclass.runs.train",
     "evaluate_run": "medclass.runs.evaluate", "load_run": "medclass.runs.predict",
     "cross_validate": "medclass.runs.crossval", "ensemble_runs": "medclass.runs.ensemble",
+    "auto": "medclass.runs.auto",
     "export_run": "medclass.runs.export",
 }
 

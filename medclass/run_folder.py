@@ -6,7 +6,7 @@
       config.yaml            the fully resolved RunConfig
       preprocessing.json     the input pipeline: how a file becomes the network's input (medclass.data.pipeline)
       environment.json       versions, seed, git commit, device, command line
-      status.json            {"state": "running" | "interrupted" | "failed" | "complete", "owner": {...}, ...}
+      status.json            {"state": "running" | "interrupted" | "failed" | "pruned" | "complete", "owner": {...}, ...}
       dataset.json           the dataset card (name, task, labels, split counts, licence, citation)
       history.csv            one row per epoch
       checkpoints/best.safetensors   weights chosen on validation (+ model and data contract, own SHA-256)
@@ -54,7 +54,9 @@ __all__ = ["RunFolder", "STATES", "load_run_config", "write_predictions", "read_
 
 log = logging.getLogger(__name__)
 
-STATES = ("running", "interrupted", "failed", "complete")
+# pruned: stopped on purpose before its planned epochs by a model search (``medclass auto``'s successive halving);
+# its checkpoints are valid, but it is not a finished run (``--resume`` continues it like an interrupted one)
+STATES = ("running", "interrupted", "failed", "pruned", "complete")
 LOCK_NAME = ".lock"
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from ..errors import MedclassError
 from . import (
+    auto,
     compare,
     crossval,
     data,
@@ -36,7 +37,7 @@ from .options import verbosity_parent
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = (train, crossval, sanity, lr_find, search, evaluate, ensemble, report, compare, ladder, explain, predict,
+COMMANDS = (train, auto, crossval, sanity, lr_find, search, evaluate, ensemble, report, compare, ladder, explain, predict,
             export, data, models)
 
 _DISK_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EROFS: "the file system is read-only",

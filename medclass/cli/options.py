@@ -38,13 +38,18 @@ def verbosity_parent() -> argparse.ArgumentParser:
     return p
 
 
-def config_parent() -> argparse.ArgumentParser:
-    """The flags that build a RunConfig, shared by train, cv, sanity, lr-find and search."""
+def config_parent(extra_recipes: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """The flags that build a RunConfig, shared by train, cv, sanity, lr-find, search and auto.
+
+    ``extra_recipes`` are recipe names a command handles itself (``train --recipe auto``), not static ones.
+    """
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("configuration (defaults < --recipe < --config < flags < --set)")
     g.add_argument("--dataset", help="MedMNIST name (see `medclass data list`) or a MedMNIST-layout .npz path")
-    g.add_argument("--recipe", default=None, choices=list_recipes(),
-                   help="named recipe to start from (default: the `default` recipe)")
+    extra = " or `auto` (screen candidate recipes within --budget, see `medclass auto --help`)" if extra_recipes \
+        else ""
+    g.add_argument("--recipe", default=None, choices=[*list_recipes(), *extra_recipes],
+                   help=f"named recipe to start from (default: the `default` recipe){extra}")
     g.add_argument("--config", metavar="FILE.yaml", help="YAML file of settings, applied over the recipe")
     g.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                    help="override any setting, e.g. --set train.lr=0.001 --set train.augment.hflip=true")

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from ..training.callbacks import Callback
 
-__all__ = ["TrainingProgress", "DownloadProgress", "DecodeProgress", "CountProgress", "interactive"]
+__all__ = ["TrainingProgress", "DownloadProgress", "DecodeProgress", "CountProgress", "BudgetProgress", "interactive"]
 
 
 def interactive() -> bool:
@@ -123,3 +123,43 @@ class DownloadProgress:
         self.bar.update(done - self.bar.n)
         if total is not None and done >= total:
             self.bar.close()
+
+
+class BudgetProgress(Callback):
+    """A bar over a time budget (``medclass auto``): ``fn(phase, message, elapsed, budget)`` at each event writes a
+    line above the bar, and every finished epoch of any run moves it. Without a terminal, one line per event."""
+
+    def __init__(self, budget: float, enabled: bool = True):
+        self.budget, self.enabled = float(budget), enabled
+        self.bar: tqdm | None = None
+        self.offset: float | None = None  # perf_counter() at the budget's start
+
+    def __call__(self, phase: str, message: str, elapsed: float, budget: float) -> None:
+        if not self.enabled:
+            return
+        if self.offset is None:
+            self.offset = time.perf_counter() - elapsed
+            if interactive():
+                self.bar = tqdm(total=round(budget), unit="s", file=sys.stderr, dynamic_ncols=True, desc="budget",
+                                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f}s")
+        line = f"[{elapsed:5.0f}s /{budget:.0f}s] {phase}: {message}"
+        if self.bar is not None:
+            self._move(elapsed)
+            self.bar.write(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def on_epoch_end(self, trainer, record):
+        if self.bar is not None and self.offset is not None:
+            self._move(time.perf_counter() - self.offset)
+
+    def _move(self, elapsed: float) -> None:
+        if self.bar is None:
+            return
+        self.bar.n = min(round(elapsed), self.bar.total)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

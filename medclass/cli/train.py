@@ -6,14 +6,17 @@ import argparse
 import sys
 
 from ..errors import ConfigError
+from . import auto
 from .options import config_from_args, config_parent
 
 
 def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("train", help="train a model into a run folder (or resume one)",
-                       parents=[parent, config_parent()],
-                       description="Train a model. Settings resolve as: defaults < --recipe < --config < flags.",
+                       parents=[parent, config_parent(extra_recipes=("auto",))],
+                       description="Train a model. Settings resolve as: defaults < --recipe < --config < flags. "
+                                   "--recipe auto chooses the recipe within --budget (the same as `medclass auto`).",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    auto.add_auto_options(p, for_train=True)
     p.add_argument("--out", metavar="DIR", help="run folder to create")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last epoch")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
@@ -31,6 +34,16 @@ def run(args: argparse.Namespace) -> int:
     from ..runs.train import resume, train
     from .progress import DecodeProgress, DownloadProgress, TrainingProgress
 
+    auto_flags = [f for f, given in (("--budget", args.budget is not None), ("--no-ensemble", args.no_ensemble),
+                                     ("--candidates", args.candidates is not None),
+                                     ("--folds", args.folds is not None)) if given]
+    if args.recipe == "auto":
+        if args.resume:
+            raise ConfigError("--recipe auto cannot --resume: auto does not resume. Start it again with --out DIR "
+                              "--overwrite.")
+        return auto.run(args)
+    if auto_flags:
+        raise ConfigError(f"{', '.join(auto_flags)} only apply with --recipe auto (or `medclass auto`).")
     progress = TrainingProgress(enabled=not args.quiet)
     download = DownloadProgress(enabled=not args.quiet)
     decode = DecodeProgress(enabled=not args.quiet)

@@ -61,7 +61,8 @@ from ..errors import CheckpointError, ConfigError, did_you_mean
 from ._registry import ModelCard, get_model_card, list_models
 from .checkpoint import load_weights
 
-__all__ = ["load_pretrained", "read_state_dict", "imagenet_state_dict", "adapt_input_channels", "LoadReport"]
+__all__ = ["load_pretrained", "read_state_dict", "imagenet_state_dict", "imagenet_cached", "adapt_input_channels",
+           "LoadReport"]
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,28 @@ def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
                           f"Unset model.pretrained, or give your own weights with model.pretrained=PATH.")
     lib, _, ident = card.imagenet_weights.partition(":")
     return _torchvision_weights(name, ident) if lib == "torchvision" else _timm_weights(name, ident)
+
+
+def imagenet_cached(name: str) -> bool:
+    """Whether model ``name``'s ImageNet weights are already in the local cache (nothing is downloaded or read).
+
+    ``False`` for a model without ImageNet weights. A cached file is still checked when it is loaded.
+    """
+    card = get_model_card(name)
+    if not card.imagenet_weights:
+        return False
+    lib, _, ident = card.imagenet_weights.partition(":")
+    if lib == "torchvision":
+        weights = getattr(torchvision.models, ident).DEFAULT
+        return (Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name).is_file()
+    cfg = timm.models.get_pretrained_cfg(ident)
+    if cfg is None:
+        return False
+    hub_id, _, revision = (getattr(cfg, "hf_hub_id", None) or f"timm/{ident}").partition("@")
+    wanted = getattr(cfg, "hf_hub_filename", None) or "pytorch_model.bin"
+    names = {"model.safetensors" if wanted == "pytorch_model.bin" else str(Path(wanted).with_suffix(".safetensors")),
+             wanted}
+    return any(isinstance(try_to_load_from_cache(hub_id, n, revision=revision or None), str) for n in names)
 
 
 def _torchvision_weights(name: str, enum_name: str) -> dict[str, torch.Tensor]:

@@ -36,6 +36,7 @@ from ..utils.io import atomic_write_text, read_json
 from . import figures
 from ._render import interval, num, pct, render
 from .gallery import load_gallery
+from .selection import auto_selection
 from .wording import (
     OPERATING_POINT_NAMES,
     TERMS,
@@ -97,10 +98,13 @@ def build_report(run_dir: str | os.PathLike, split: str = "test", out: str | os.
     card = read_json(folder.dataset_card)
     status = folder.read_status()
     names = _class_names(card, m)
+    auto = auto_selection(folder.path)  # the leaderboard, when medclass auto chose this model
+    nav = [(s, s.replace("-", " ")) for s in SECTIONS[1:]]
     context = {
         "title": f"medclass report: {card['name']} ({folder.path.name})",
         "header": _header(folder, cfg, status, card),
-        "nav": [(s, s.replace("-", " ")) for s in SECTIONS[1:]],
+        "nav": nav[:2] + [("model-selection", "model selection")] + nav[2:] if auto else nav,
+        "auto": auto,
         "summary": _summary(m, split, names),
         "intended": _intended_use(card, split),
         "data_card": _data_card(card),
