@@ -112,3 +112,16 @@ def test_table_marks_significant_drops_and_undefined_values():
          "mean": {"auc": [0.85, float("nan")], "acc": [0.7, 0.6]}}
     t = corruption_table(r)
     assert "0.850*/ 0.700" in t and "n/a / 0.600" in t and "skipped characters: x" in t and "* AUC lower" in t
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "multilabel"])
+def test_other_classification_tasks(kind, tmp_path):
+    from tests.conftest import make_npz
+
+    npz = make_npz(tmp_path / "t.npz", classes=4, multilabel=kind == "multilabel")
+    folder = train(fast_config(npz, epochs=1), tmp_path / "run")
+    m = evaluate_run(folder.path, "test")
+    r = evaluate_corruptions(folder.path, severities=(4,), corruptions=("shot_noise",), n_boot=50)
+    assert r["task"] == kind and r["clean"]["auc"] == m["auc"] and r["clean"]["acc"] == m["acc"]
+    c = r["corruptions"]["shot_noise"]
+    assert "operating_points" not in c and 0 <= c["balanced_accuracy"][0] <= 1 and c["auc_low"][0] <= c["auc"][0]
