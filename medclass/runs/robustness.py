@@ -202,8 +202,9 @@ class _Scorer:
         self.points = []
         if self.task == "binary" and val is not None:
             y_val, p_val = np.asarray(val[0]), np.asarray(val[1], dtype=float)
+            # exactly as evaluate chooses them (evaluation.assess), so the thresholds are metrics/<split>.json's
             self.points = choose_operating_points(y_val == self.pos, p_val[:, self.pos], cfg.eval.sensitivity_target,
-                                                  cfg.eval.specificity_target, default=self.threshold)
+                                                  cfg.eval.specificity_target)
         self.clean_auc = float("nan")
         self.clean_reps: np.ndarray | None = None
 

@@ -392,6 +392,8 @@ class Corruption:
     colour: bool = False
 
     def __call__(self, image: np.ndarray, severity: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
+        """The corrupted copy of ``image`` at ``severity`` (1-5), drawing from ``rng`` (a Generator, a seed, or
+        None for fresh entropy; :func:`image_rng` gives the one a corrupted set uses)."""
         if severity not in SEVERITIES:
             raise ConfigError(f"Severity must be one of {', '.join(map(str, SEVERITIES))} (MedMNIST-C's five). Got "
                               f"{severity!r} instead.")
