@@ -33,6 +33,12 @@ def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
     c.add_argument("--corruptions", action="store_true", help="score the split under the MedMNIST-C corruptions of "
                                                               "the dataset's modality, five severities each")
     c.add_argument("--severities", default="1,2,3,4,5", help="comma-separated severities to score (1-5)")
+    c.add_argument("--corruption-set", metavar="NAME", help="MedMNIST-C set to use, by dataset name (breastmnist, "
+                                                            "pneumoniamnist, ...) or generic (default: chosen from "
+                                                            "the run's dataset, preset or DICOM modality)")
+    c.add_argument("--corruption", action="append", default=[], metavar="NAME",
+                   help="score only this corruption of the set (repeatable; default: all)")
+    c.add_argument("--corruption-seed", type=int, default=0, help="seed of the corruptions' noise and angles")
     g = p.add_argument_group("grading a predictions file")
     g.add_argument("--predictions", metavar="FILE.csv", help="CSV with y (or y_0, y_1, ...) and p_0, p_1, ... columns")
     g.add_argument("--task", choices=TASKS[:-1], default="binary", help="task of the predictions")
@@ -81,11 +87,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.corruptions:
         from ..runs.robustness import evaluate_corruptions
+        from .progress import CountProgress
         from .tables import corruption_table
 
-        severities = tuple(int(s) for s in args.severities.split(",") if s.strip())
+        try:
+            severities = tuple(int(s) for s in args.severities.split(",") if s.strip())
+        except ValueError:
+            raise ConfigError(f"--severities takes comma-separated integers 1-5 (e.g. 1,3,5). Got "
+                              f"{args.severities!r} instead.") from None
         r = evaluate_corruptions(args.run_dir, split=args.split, severities=severities, data_dir=args.data_dir,
-                                 device=args.device)
+                                 device=args.device, corruption_set=args.corruption_set,
+                                 corruptions=tuple(args.corruption), seed=args.corruption_seed,
+                                 progress=CountProgress("corrupted sets", unit="sets"))
         print(corruption_table(r))
         print(f"wrote {args.run_dir}/metrics/corruptions-{args.split}.json")
         return 0

@@ -115,12 +115,38 @@ def shift_table(shift: dict[str, Any]) -> str:
 
 
 def corruption_table(r: dict[str, Any]) -> str:
-    """AUC and ACC per corruption and severity beside the clean score."""
+    """AUC / ACC per corruption and severity beside the clean score, a mean over severities per corruption and over
+    corruptions per severity; ``*`` marks an AUC whose paired 95% interval of the change from clean lies below 0."""
     sev = [str(s) for s in r["severities"]]
-    rows = [["clean", "", f"{r['clean']['auc']:.3f} / {r['clean']['acc']:.3f}", *[""] * (len(sev) - 1)]]
+    clean = r["clean"]
+
+    def cell(c: dict, i: int) -> str:
+        low = c.get("auc_change_high", [None] * len(sev))[i]
+        flag = "*" if low is not None and not math.isnan(low) and low < 0 else " "
+        return f"{_f3(c['auc'][i])}{flag}/ {_f3(c['acc'][i])}"
+
+    ci = f" [{_f3(clean['auc_low'])}, {_f3(clean['auc_high'])}]" if "auc_low" in clean else ""
+    rows = [["clean", "", f"{_f3(clean['auc'])} / {_f3(clean['acc'])}{ci}", *[""] * len(sev)]]
     for name, c in r["corruptions"].items():
-        rows.append([name, c["family"], *(f"{c['auc'][i]:.3f} / {c['acc'][i]:.3f}" for i in range(len(sev)))])
-    rows.append(["mean over corruptions", "", *(f"{a:.3f} / {b:.3f}" for a, b in zip(r["mean"]["auc"],
-                                                                                     r["mean"]["acc"]))])
-    return (f"{r['dataset']} / {r['split']}: AUC / ACC under MedMNIST-C corruptions ({r['source']})\n"
-            + simple_table(["corruption", "family", *[f"severity {s}" for s in sev]], rows))
+        rows.append([name, c["family"], *(cell(c, i) for i in range(len(sev))),
+                     f"{_f3(c['mean_auc'])} / {_f3(c['mean_acc'])}"])
+    mean = r["mean"]
+    rows.append(["mean over corruptions", "", *(f"{_f3(a)} / {_f3(b)}" for a, b in zip(mean["auc"], mean["acc"])),
+                 ""])
+    cs = r.get("corruption_set", {})
+    lines = [f"{r['dataset']} / {r['split']} (n={r.get('n', '?')}): AUC / ACC under MedMNIST-C corruptions"]
+    if cs:
+        lines.append(f"set: {cs['name']} ({cs['modality']}), chosen by {cs['chosen_by']}")
+    lines.append(simple_table(["corruption", "family", *[f"severity {s}" for s in sev], "mean"], rows))
+    if any("auc_change_high" in c for c in r["corruptions"].values()):
+        lines.append("* AUC lower than clean: the 95% paired bootstrap interval of the change lies below 0")
+    for name, why in r.get("skipped", {}).items():
+        lines.append(f"skipped {name}: {why}")
+    if r.get("size_note"):
+        lines.append(r["size_note"])
+    lines.append(f"source: {r['source']}")
+    return "\n".join(lines)
+
+
+def _f3(v: Any) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"

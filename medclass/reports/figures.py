@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 __all__ = ["training_curves", "roc_pr_curves", "confusion_matrices", "reliability_diagram", "heatmap_overlay",
-           "heatmap_panels", "volume_montage", "filter_grid", "activation_grid"]
+           "heatmap_panels", "volume_montage", "filter_grid", "activation_grid", "corruption_curves"]
 
 _OP_STYLE = {"default": ("o", "tab:gray"), "youden": ("s", "tab:green"), "high_sensitivity": ("^", "tab:red"),
              "high_specificity": ("v", "tab:purple")}
@@ -255,3 +255,45 @@ def activation_grid(acts: np.ndarray, title: str, max_maps: int = 64) -> bytes:
         ax.set_title(str(c), fontsize=6)
     fig.suptitle(title, fontsize=10)
     return _png(fig)
+
+
+_FAMILY_COLOURS = {"digital": "tab:blue", "noise": "tab:red", "blur": "tab:green", "color": "tab:orange",
+                   "task-specific": "tab:purple"}
+
+
+def corruption_curves(result: dict) -> bytes:
+    """AUC and accuracy against severity, one line per corruption (coloured by family), the clean score dashed.
+
+    ``result`` is ``metrics/corruptions-<split>.json``. Drawn with matplotlib's object API (no pyplot state).
+    """
+    from matplotlib.figure import Figure
+
+    sev = result["severities"]
+    fig = Figure(figsize=(11, 4.4))
+    axes = fig.subplots(1, 2)
+    styles = ("-", "--", ":", "-.")
+    seen: dict[str, int] = {}
+    for name, c in result["corruptions"].items():
+        k = seen[c["family"]] = seen.get(c["family"], -1) + 1
+        style = {"color": _FAMILY_COLOURS.get(c["family"], "tab:gray"), "ls": styles[k % len(styles)],
+                 "marker": "o", "ms": 4, "lw": 1.4}
+        for ax, key in zip(axes, ("auc", "acc")):
+            ax.plot(sev, [np.nan if v is None else v for v in c[key]], label=f"{name} ({c['family']})", **style)
+    lows = []
+    for ax, key, title in zip(axes, ("auc", "acc"), ("ROC AUC", "accuracy (MedMNIST's rule)")):
+        clean = result["clean"][key]
+        ax.axhline(clean, color="k", ls="--", lw=1.8, label="clean images")
+        ax.set_xticks(sev)
+        ax.set_xlabel("severity")
+        ax.set_ylabel(title)
+        ax.set_title(f"{title} under corruption (clean: {clean:.3f})")
+        ax.grid(alpha=0.3)
+        lows.append(np.nanmin([v for c in result["corruptions"].values() for v in c[key] if v is not None] + [clean]))
+    for ax, low in zip(axes, lows):
+        ax.set_ylim(max(0.0, min(low, 0.5) - 0.05), 1.01)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue()

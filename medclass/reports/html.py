@@ -52,7 +52,7 @@ __all__ = ["build_report", "SECTIONS"]
 log = logging.getLogger(__name__)
 
 SECTIONS = ("summary", "intended-use", "data-card", "training", "metrics", "curves", "confusion", "operating-points",
-            "calibration", "subgroups", "external", "interpretation", "configuration", "environment")
+            "calibration", "subgroups", "external", "robustness", "interpretation", "configuration", "environment")
 MIN_PER_BIN = 20  # equal-count calibration bins hold at least this many images (at most 10 bins)
 SPARSE_BIN = 10  # an equal-width bin with fewer images is drawn hollow, without a line through it
 
@@ -116,6 +116,7 @@ def build_report(run_dir: str | os.PathLike, split: str = "test", out: str | os.
         "calibration": _calibration(m, folder, split, names),
         "subgroups": _subgroups(m),
         "external": _external(folder, names),
+        "robustness": _robustness(folder, split, m, names),
         "interpretation": _interpretation(folder, split, card, gallery_builder),
         "configuration": yaml.safe_dump(cfg, sort_keys=False),
         "environment": json.dumps(read_json(folder.environment), indent=2),
@@ -424,6 +425,47 @@ def _external(folder: RunFolder, names: dict) -> list[dict]:
                     "size": size.get("size", {}).get("median"), "spacing": size.get("spacing_mm", {}).get("median"),
                     "kinds": shift.get("file_kinds"), "pipeline": ext.get("pipeline")})
     return out
+
+
+def _robustness(folder: RunFolder, split: str, m: dict, names: dict) -> dict:
+    """``metrics/corruptions-<split>.json`` (``medclass evaluate --corruptions``) as a table and a figure, or the
+    command that writes it."""
+    path = folder.metrics(f"corruptions-{split}")
+    if not path.is_file():
+        return {"rows": None, "command": f"medclass evaluate {folder.path} --corruptions --split {split}"}
+    r = read_json(path)
+    sev = r["severities"]
+
+    def cells(c: dict) -> list[dict]:
+        hi = c.get("auc_change_high") or [None] * len(sev)
+        return [{"auc": num(c["auc"][i]), "acc": num(c["acc"][i]),
+                 "worse": hi[i] is not None and not math.isnan(hi[i]) and hi[i] < 0} for i in range(len(sev))]
+
+    rows = [{"name": name, "family": c["family"], "cells": cells(c), "mean": f"{num(c['mean_auc'])} / "
+                                                                          f"{num(c['mean_acc'])}"}
+            for name, c in r["corruptions"].items()]
+    clean = r["clean"]
+    ops = None
+    if "operating_points" in clean and "default" in clean["operating_points"]:
+        def rates(d: dict, i: int | None = None) -> str:
+            s, p = (d["sensitivity"], d["specificity"]) if i is None else (d["sensitivity"][i], d["specificity"][i])
+            return f"{pct(s)} / {pct(p)}"
+        ops = {"threshold": num(clean["operating_points"]["default"]["threshold"], 2), "pos": names["pos"],
+               "clean": rates(clean["operating_points"]["default"]),
+               "rows": [{"name": name, "cells": [rates(c["operating_points"]["default"], i) for i in range(len(sev))]}
+                        for name, c in r["corruptions"].items() if "operating_points" in c]}
+    notes = []
+    if m.get("checkpoint", {}).get("epoch") != r.get("checkpoint", {}).get("epoch"):
+        notes.append(f"These corruption results were computed with the checkpoint of epoch "
+                     f"{r.get('checkpoint', {}).get('epoch')}, not the one scored above; re-run "
+                     f"medclass evaluate {folder.path} --corruptions --split {split}.")
+    return {"rows": rows, "severities": sev, "set": r["corruption_set"], "n": r["n"],
+            "clean": f"{num(clean['auc'])} / {num(clean['acc'])}",
+            "clean_interval": f"{num(clean['auc_low'])} – {num(clean['auc_high'])}" if "auc_low" in clean else None,
+            "mean": [f"{num(a)} / {num(b)}" for a, b in zip(r["mean"]["auc"], r["mean"]["acc"])],
+            "replicates": r.get("bootstrap", {}).get("replicates"), "seed": r.get("seed"),
+            "figure": figures.corruption_curves(r), "operating_points": ops, "skipped": r.get("skipped", {}),
+            "size_note": r.get("size_note"), "source": r["source"], "notes": notes, "command": None}
 
 
 def _interpretation(folder: RunFolder, split: str, card: dict, build: Callable[[Path, str], Any] | None) -> dict:
