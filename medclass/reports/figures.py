@@ -264,10 +264,8 @@ _FAMILY_COLOURS = {"digital": "tab:blue", "noise": "tab:red", "blur": "tab:green
 def corruption_curves(result: dict) -> bytes:
     """AUC and accuracy against severity, one line per corruption (coloured by family), the clean score dashed.
 
-    ``result`` is ``metrics/corruptions-<split>.json``. Drawn with matplotlib's object API (no pyplot state).
+    ``result`` is ``metrics/corruptions-<split>.json``.
     """
-    from matplotlib.figure import Figure
-
     sev = result["severities"]
     fig = Figure(figsize=(11, 4.4))
     axes = fig.subplots(1, 2)
@@ -294,6 +292,4 @@ def corruption_curves(result: dict) -> bytes:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return buf.getvalue()
+    return _png(fig)

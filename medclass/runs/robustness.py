@@ -34,7 +34,8 @@ from ..data.pipeline import InputPipeline
 from ..errors import ConfigError, RunFolderError, did_you_mean
 from ..evaluation.assess import weighted_metric_functions
 from ..evaluation.bootstrap import percentile_interval, resample_counts
-from ..evaluation.metrics import MISSING, classification_metrics
+from ..evaluation.kinds import KINDS, classification_metrics, get_kind
+from ..evaluation.metrics import MISSING
 from ..evaluation.thresholds import choose_operating_points
 from ..models import read_weights_metadata
 from ..run_folder import RunFolder, load_run_config, read_predictions
@@ -57,7 +58,6 @@ SOURCE = (f"MedMNIST-C corruptions and severity parameters (Di Salvo et al. 2024
           f"Apache-2.0) re-implemented in medclass with NumPy, SciPy, scikit-image and Pillow; motion blur as "
           f"ImageMagick's kernel, without Wand")
 DEFINED_AT_SIZE = 224  # medmnistc corrupts the 224 px MedMNIST+ images
-_TASKS = ("binary", "multiclass", "ordinal", "multilabel")
 
 
 def evaluate_corruptions(run_dir: str | os.PathLike, split: str = "test", severities: Sequence[int] = SEVERITIES,
@@ -99,8 +99,10 @@ def evaluate_corruptions(run_dir: str | os.PathLike, split: str = "test", severi
         raise RunFolderError(f"Run '{folder.path}' was refit on train+val, so its val split is training data. "
                              f"Score --split test.")
     card = read_json(folder.dataset_card)
-    if card["task"] not in _TASKS:
-        raise ConfigError(f"Corruption robustness is scored for classification runs ({', '.join(_TASKS)}); run "
+    kind = get_kind(card["task"])
+    if kind.values or kind.multihead:
+        scored = [k for k, v in KINDS.items() if not (v.values or v.multihead)]
+        raise ConfigError(f"Corruption robustness is scored for classification runs ({', '.join(scored)}); run "
                           f"'{folder.path}' is a {card['task']} run.")
     meta = read_weights_metadata(folder.best_weights)
     pipeline = InputPipeline.from_checkpoint_meta(meta)
@@ -195,12 +197,13 @@ class _Scorer:
 
     def __init__(self, card: dict[str, Any], cfg, val, groups, n_boot: int):
         self.task, self.labels = card["task"], tuple(card["labels"])
+        self.kind = get_kind(self.task)
         self.positive_label = card.get("positive_label")
         self.pos = 1 if self.positive_label is None else int(self.positive_label)
         self.threshold, self.level, self.seed = cfg.eval.threshold, cfg.eval.ci_level, cfg.seed
         self.groups, self.n_boot = groups, int(n_boot)
         self.points = []
-        if self.task == "binary" and val is not None:
+        if self.kind.has_positive_class and val is not None:
             y_val, p_val = np.asarray(val[0]), np.asarray(val[1], dtype=float)
             # exactly as evaluate chooses them (evaluation.assess), so the thresholds are metrics/<split>.json's
             self.points = choose_operating_points(y_val == self.pos, p_val[:, self.pos], cfg.eval.sensitivity_target,
@@ -250,9 +253,9 @@ class _Scorer:
         over labels at the threshold."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            if self.task == "binary":
+            if self.kind.has_positive_class:
                 return float(m["balanced_accuracy"])
-            if self.task == "multilabel":
+            if self.kind.multilabel:
                 per = []
                 for i in range(y.shape[1]):
                     known = y[:, i] != MISSING

@@ -47,6 +47,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance
 from scipy import ndimage
+from skimage.color import hsv2rgb, rgb2hsv
+from skimage.util import random_noise
 
 from ..errors import ConfigError, did_you_mean
 
@@ -90,8 +92,6 @@ def _speckle_noise(img: np.ndarray, c: float, rng: np.random.Generator) -> np.nd
 
 
 def _impulse_noise(img: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
-    from skimage.util import random_noise  # scikit-image is slow to import: loaded when used, as in preprocess.py
-
     return _to_uint8(random_noise(img / 255.0, mode="s&p", amount=amount, rng=rng))
 
 
@@ -200,8 +200,6 @@ def _gamma(img: np.ndarray, gamma: float, rng: np.random.Generator) -> np.ndarra
 
 
 def _saturate(img: np.ndarray, shift: float, rng: np.random.Generator) -> np.ndarray:
-    from skimage.color import hsv2rgb, rgb2hsv
-
     hsv = rgb2hsv(img / 255.0)
     hsv[..., 1] = np.clip(hsv[..., 1] + shift, 0, 1)
     return _to_uint8(hsv2rgb(hsv))

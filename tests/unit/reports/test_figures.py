@@ -33,6 +33,10 @@ def _every_figure() -> dict[str, bytes]:
         "volume_montage": figures.volume_montage(rng.random((6, 16, 16)), rng.random((6, 16, 16)), "volume"),
         "filter_grid": figures.filter_grid(rng.standard_normal((8, 1, 3, 3)), "filters"),
         "activation_grid": figures.activation_grid(rng.random((6, 8, 8)), "activations"),
+        "corruption_curves": figures.corruption_curves(
+            {"severities": [1, 2], "clean": {"auc": 0.9, "acc": 0.8},
+             "corruptions": {"pixelate": {"family": "digital", "auc": [0.85, None], "acc": [0.75, 0.7]},
+                             "gaussian_noise": {"family": "noise", "auc": [0.8, 0.6], "acc": [0.7, 0.6]}}}),
     }
 
 
