@@ -21,8 +21,8 @@ def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
                                    "path, prediction; and y when a manifest gives the labels), so it can be graded "
                                    "with `medclass evaluate --predictions`.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder, or an exported model (.onnx with its "
-                                                      ".json sidecar) with --engine onnx")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder, or with --engine onnx/torchscript a "
+                                                      "model written by `medclass export` (with its .json sidecar)")
     p.add_argument("inputs", metavar="INPUT", nargs="*", help="image files (PNG, JPEG, TIFF, DICOM, NIfTI) or folders")
     p.add_argument("--manifest", metavar="CSV", help="a CSV with a path column (and optionally the run's label column "
                                                      "and metadata columns, carried into the output)")
@@ -32,8 +32,10 @@ def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
     p.add_argument("--skip-bad", action="store_true", help="go on past files that cannot be used; they are listed "
                                                            "at the end (and in OUT.bad.csv with --out)")
     p.add_argument("--out", metavar="FILE.csv", help="write predictions to this CSV (else print them)")
-    p.add_argument("--engine", default="torch", choices=("torch", "onnx"),
-                   help="torch: the run's checkpoint; onnx: a model written by `medclass export` (ONNX Runtime)")
+    p.add_argument("--engine", default="torch", choices=("torch", "onnx", "torchscript"),
+                   help="torch: the run's checkpoint; onnx: a model written by `medclass export` run by ONNX Runtime "
+                        "(a run folder: its export/model.onnx); torchscript: one written by `medclass export --format "
+                        "torchscript`")
     p.add_argument("--device", default="cpu", help="cpu or cuda (torch engine)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -90,10 +92,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace):
-    if args.engine == "onnx":
+    if args.engine in ("onnx", "torchscript"):
         from ..runs.export import load_exported  # imported when the command runs
 
-        return load_exported(args.run_dir)
+        return load_exported(args.run_dir, engine=args.engine)
     from ..runs.predict import load_run
 
     return load_run(args.run_dir, device=args.device)

@@ -29,7 +29,7 @@ from ..tasks import task_from_meta
 from ..training.inference import predict_proba
 from ..utils.text import natural_key
 
-__all__ = ["TrainedModel", "Prepared", "load_run", "expand_inputs", "read_predict_manifest"]
+__all__ = ["TrainedModel", "Prepared", "load_run", "prepare_images", "expand_inputs", "read_predict_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -92,30 +92,7 @@ class TrainedModel:
         3-D array a batch of grey images ``(N, H, W)``. An input that cannot be used is a :class:`DataError`
         naming it, or with ``skip_bad`` is left out and listed in :attr:`Prepared.bad`.
         """
-        items = _as_items(images)
-        pipe = self.pipeline_
-        out, kept, bad, warnings = [], [], [], []
-        for i, (item, name) in enumerate(items):
-            try:
-                if isinstance(item, (str, os.PathLike)):
-                    img, warn = pipe.load(item)
-                    warnings += warn
-                else:
-                    img = pipe.from_array(item, name)
-            except DataError as e:
-                if not skip_bad:
-                    raise
-                bad.append((i, name, str(e)))
-            else:
-                out.append(img)
-                kept.append(i)
-            if progress is not None:
-                progress(i + 1, len(items))
-        size, c = self.input_size_, self.in_chans_
-        batch = np.stack(out) if out else np.zeros((0, size, size, c), np.uint8)
-        for w in warnings:
-            log.warning("%s", w)
-        return Prepared(batch, kept, [n for _, n in items], bad, warnings)
+        return prepare_images(self.pipeline_, images, skip_bad=skip_bad, progress=progress)
 
     def prepare(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
         """The uint8 ``(N, size, size, C)`` batch of ``images`` (see :meth:`prepare_many`); any bad input raises."""
@@ -167,6 +144,38 @@ class TrainedModel:
     def __repr__(self) -> str:
         return (f"TrainedModel({self.meta_['model']}, task={self.task_}, classes={self.classes_}, "
                 f"input={self.pipeline_.describe()})")
+
+
+def prepare_images(pipeline: InputPipeline, images: ImageLike | Sequence[ImageLike], *, skip_bad: bool = False,
+                   progress: Callable[[int, int], None] | None = None) -> Prepared:
+    """Files, PIL images or arrays as the uint8 batch a model expects, through ``pipeline`` (steps 1-2).
+
+    The one implementation behind :meth:`TrainedModel.prepare_many` and the exported models of
+    :mod:`medclass.runs.export`, so both prepare an input identically.
+    """
+    items = _as_items(images)
+    out, kept, bad, warnings = [], [], [], []
+    for i, (item, name) in enumerate(items):
+        try:
+            if isinstance(item, (str, os.PathLike)):
+                img, warn = pipeline.load(item)
+                warnings += warn
+            else:
+                img = pipeline.from_array(item, name)
+        except DataError as e:
+            if not skip_bad:
+                raise
+            bad.append((i, name, str(e)))
+        else:
+            out.append(img)
+            kept.append(i)
+        if progress is not None:
+            progress(i + 1, len(items))
+    size = pipeline.size
+    batch = np.stack(out) if out else np.zeros((0, size, size, pipeline.channels or 1), np.uint8)
+    for w in warnings:
+        log.warning("%s", w)
+    return Prepared(batch, kept, [n for _, n in items], bad, warnings)
 
 
 def _as_items(images: ImageLike | Sequence[ImageLike]) -> list[tuple[Any, str]]:
