@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import __version__
+from .._version import __version__
 from ..data.pipeline import InputPipeline
 from ..errors import CheckpointError, ConfigError, DataError, did_you_mean
 from ..evaluation.thresholds import choose_operating_points
