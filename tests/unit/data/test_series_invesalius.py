@@ -39,3 +39,20 @@ def test_real_head_ct_as_a_dicom_series(ct, tmp_path):  # noqa: F811
     assert 15 <= brain <= 45, brain  # grey/white matter 20-40 HU (measured: 22)
     skull = vol[(vol > 300)]
     assert skull.size > 50_000 and np.percentile(vol, 99.5) > 700  # cortical bone, several hundred to 2000+ HU
+
+
+def test_real_head_ct_through_3d_preprocessing(ct, tmp_path):  # noqa: F811
+    from medclass.config import PreprocessConfig
+    from medclass.transforms.volume import preprocess_volume
+
+    volume, meta = ct
+    write_slices(tmp_path, volume, spacing_xyz=tuple(meta["spacing"]), iop=AXIAL)
+    vol, facts = read_series(tmp_path)
+    # 162 x 245 x 245 mm: the crop fits the 162 mm axis to 32 voxels (5.06 mm each) and crops the others
+    x = preprocess_volume(vol, facts, PreprocessConfig(preset="ct-multi"), size=32)
+    assert x.shape == (32, 32, 32, 3) and x.dtype == np.uint8
+    lung, mediastinum, bone = (x[..., i].astype(int) for i in range(3))
+    centre = (slice(14, 18), slice(14, 18), slice(14, 18))
+    assert 220 <= np.median(lung[centre]) <= 245  # brain near the top of the lung window, (22 + 1350) / 1500
+    assert 100 <= np.median(mediastinum[centre]) <= 140  # mid-grey in the soft-tissue window
+    assert bone.max() == 255 and np.median(bone[centre]) < 100  # skull saturates the bone window, brain does not
