@@ -521,8 +521,8 @@ def read_any_volume(path: str | os.PathLike, *, series: int | str | None = None,
     options = [k for k, v in (("series", series), *series_options.items()) if v is not None]
     kind = image_format(p)
     if options:
-        raise DataError(f"'{p}' is a file; {', '.join(options)} appl{'ies' if len(options) == 1 else 'y'} to folders of "
-                        f"DICOM slices only.")
+        verb = "applies" if len(options) == 1 else "apply"
+        raise DataError(f"'{p}' is a file; {', '.join(options)} {verb} to folders of DICOM slices only.")
     if kind == "nifti":
         return read_nifti_volume(p, volume=volume)
     if volume is not None:

@@ -6,7 +6,9 @@ network; :mod:`.pretrained` loads and adapts ImageNet weights, weight files and 
 """
 
 from . import (  # noqa: F401  (registration side effect)
+    acs,
     alexnet,
+    cnn3d,
     convnext,
     densenet,
     efficientnet,
@@ -15,6 +17,7 @@ from . import (  # noqa: F401  (registration side effect)
     mlp,
     resnet,
     resnet9,
+    slices,
     vgg,
     vit,
 )

@@ -21,11 +21,11 @@ Geometry works in millimetres when the spacing is known (``facts["spacing"]``; a
   shortest physical side fills the output, then crops the centre; ``pad`` fits the longest side and pads;
   ``stretch`` resizes each axis to the output, whatever the aspect.
 
-Resampling is MONAI's ``Resize`` (trilinear, after a Gaussian anti-aliasing of sigma = (factor - 1) / 2 voxels
-on the axes that shrink) to the computed shape, then ``ResizeWithPadOrCrop``; padding is black (0 after the intensity step),
-as in 2D. ``Resize`` maps the volume's box onto the output box, so the content stays centred; MONAI's
-``Spacing`` keeps the first voxel's centre fixed instead, which shifts the content by half the change of
-spacing. Intensities are mapped after resampling (one channel resampled, not three stacked windows), with the
+Resampling is MONAI's ``Resize`` (trilinear, after a Gaussian anti-aliasing of sigma = (factor - 1) / 2
+voxels on the axes that shrink) to the computed shape, then ``ResizeWithPadOrCrop``; padding is black (0 after
+the intensity step), as in 2D. ``Resize`` maps the volume's box onto the output box, so the content stays
+centred; MONAI's ``Spacing`` keeps the first voxel's centre fixed instead, which shifts the content by half the
+change of spacing. Intensities are mapped after resampling (one channel resampled, not three stacked windows), with the
 parameters measured before it, so a window's clipping applies to interpolated Hounsfield units.
 
 A volume whose resampled grid would exceed ``max_voxels`` (default 512³, about 0.5 GB as float32) is refused
@@ -44,7 +44,7 @@ import torch
 
 from ..config import PreprocessConfig
 from ..errors import ConfigError, DataError
-from .preprocess import Steps, resolve_steps
+from .preprocess import Steps, _window_text, resolve_steps
 
 __all__ = ["DEFAULT_MAX_VOXELS", "VolumeGeometry", "plan_geometry", "preprocess_volume", "resample_volume"]
 
@@ -146,7 +146,7 @@ def resample_volume(x: np.ndarray | torch.Tensor, shape: Sequence[int], mode: st
     t = t[None] if squeeze else t
     shape = tuple(int(s) for s in shape)
     if tuple(t.shape[1:]) != shape:
-        sigma = [max((i / o - 1.0) / 2.0, 0.0) for i, o in zip(t.shape[1:], shape)]
+        sigma = [max((i / o - 1.0) / 2.0, 0.0) for i, o in zip(t.shape[1:], shape, strict=True)]
         if mode != "nearest" and max(sigma) > 0:
             a = t.numpy()
             t = torch.from_numpy(np.stack([gaussian_filter(c, sigma, mode="nearest") for c in a]))
@@ -260,11 +260,9 @@ def _intensity_maps(x: np.ndarray, original, facts: dict, steps: Steps, where: s
     vmin = float(x.min())
     if steps.intensity == "window":
         if steps.needs_hu and not bool(facts.get("hounsfield", False)):
-            windows = ", ".join(f"{n}: centre {c:g}, width {w:g} HU" for n, (c, w) in
-                                zip(steps.window_names, steps.windows))
             raise DataError(
-                f"{where}: {steps.origin} applies CT windows ({windows}) that need CT voxels in Hounsfield units, "
-                f"but this volume is not (source {facts.get('source', '?')}, modality "
+                f"{where}: {steps.origin} applies CT windows ({_window_text(steps)}) that need CT voxels in "
+                f"Hounsfield units, but this volume is not (source {facts.get('source', '?')}, modality "
                 f"{facts.get('modality') or 'unknown'}). Use data.preprocess.preset=none, or a custom "
                 f"window_center/window_width in the volume's own units (NIfTI files do not say they hold HU).")
         lows = [c - w / 2.0 for c, w in steps.windows]
