@@ -121,10 +121,12 @@ class SlicePooling(nn.Module):
             raise ValueError(f"SlicePooling expects volumes (N, C, D, H, W); got shape {tuple(x.shape)}.")
         n, c, d, h, w = x.shape
         f = self.backbone.forward_features(x.transpose(1, 2).reshape(n * d, c, h, w))  # (N * D, F, h', w')
-        return self.stack(f.reshape(n, d, *f.shape[1:]).transpose(1, 2))
+        return self.stack(f.reshape(n, d, *f.shape[1:]).transpose(1, 2).contiguous())
 
     def _pool(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = feats.mean((3, 4)).transpose(1, 2)  # (N, D, F): one descriptor per slice
+        # (N, D, F): one descriptor per slice (pooled by a layer whose backward gives a contiguous gradient, which
+        # MONAI's Grad-CAM needs; mean((3, 4)) gives an expanded one)
+        h = F.adaptive_avg_pool3d(feats, (None, 1, 1)).flatten(2).transpose(1, 2)
         n, d, _ = h.shape
         if self.pool == "attn":
             a = self.attention(h)
