@@ -347,3 +347,11 @@ def test_dispatch_by_kind_of_path(tmp_path):
     with pytest.raises(DataError, match="volume=1 applies to 4D NIfTI files only"):
         read_any_volume(tmp_path / "s", volume=1)
     assert read_any_volume(tmp_path / "s", reorient=False)[0].shape == (3, 4, 4)
+
+
+def test_sub_folders_are_read_only_when_asked(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    write_slices(tmp_path / "a" / "b", canonical((4, 4, 4)))
+    with pytest.raises(DataError, match="holds no DICOM images.*pass recursive=True"):
+        read_series(tmp_path / "a")
+    assert read_series(tmp_path / "a", recursive=True)[0].shape == (4, 4, 4)
