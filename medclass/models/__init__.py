@@ -7,7 +7,9 @@ network; :mod:`.pretrained` loads and adapts ImageNet weights, weight files and 
 """
 
 from . import (  # noqa: F401  (registration side effect)
+    acs,
     alexnet,
+    cnn3d,
     convnext,
     densenet,
     efficientnet,
@@ -16,6 +18,7 @@ from . import (  # noqa: F401  (registration side effect)
     mlp,
     resnet,
     resnet9,
+    slices,
     vgg,
     vit,
 )

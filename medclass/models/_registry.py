@@ -38,6 +38,8 @@ class ModelCard:
     backbone's stages from input to output, for fine-tuning the last k (parameters outside every
     listed block belong to the nearest block before them, or to the first block).
     ``imagenet_weights`` is ``"torchvision:<WeightsEnum>"``, ``"timm:<name.tag>"`` or ``""``.
+    ``spatial_dims`` is the number of spatial axes of the input: 2 for images ``(N, C, H, W)``, 3 for volumes
+    ``(N, C, D, H, W)`` (then ``input_size`` and ``min_input_size`` are the side of a cube).
     """
 
     name: str
@@ -55,6 +57,7 @@ class ModelCard:
     blocks: tuple[str, ...] = ()
     imagenet_weights: str = ""
     supports_cam: bool = True
+    spatial_dims: int = 2
 
     @property
     def has_imagenet_weights(self) -> bool:
@@ -68,7 +71,8 @@ _CARDS: dict[str, ModelCard] = {}
 def register_model(*, family: str, description: str, classifier: str, cam_layer: str, input_size: int = 28,
                    min_input_size: int = 8, in_chans: int = 1, mean: tuple[float, ...] = (0.5,),
                    std: tuple[float, ...] = (0.5,), reference: str = "", first_conv: str = "",
-                   blocks: tuple[str, ...] = (), imagenet_weights: str = "", supports_cam: bool = True) -> Callable:
+                   blocks: tuple[str, ...] = (), imagenet_weights: str = "", supports_cam: bool = True,
+                   spatial_dims: int = 2) -> Callable:
     """Decorator registering a builder ``fn(*, num_classes, in_chans, input_size, **kwargs) -> nn.Module``."""
 
     def wrap(fn: Callable) -> Callable:
@@ -80,7 +84,7 @@ def register_model(*, family: str, description: str, classifier: str, cam_layer:
                                  min_input_size=min_input_size, in_chans=in_chans, mean=tuple(mean),
                                  std=tuple(std), classifier=classifier, cam_layer=cam_layer, reference=reference,
                                  first_conv=first_conv, blocks=tuple(blocks), imagenet_weights=imagenet_weights,
-                                 supports_cam=supports_cam)
+                                 supports_cam=supports_cam, spatial_dims=spatial_dims)
         return fn
 
     return wrap
@@ -101,6 +105,8 @@ def get_model_card(name: str) -> ModelCard:
     return _CARDS[_lookup(name)]
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching a shell-style ``pattern`` (``"resnet*"``), sorted."""
-    return sorted(n for n in _BUILDERS if fnmatch.fnmatch(n, pattern))
+def list_models(pattern: str = "*", *, spatial_dims: int | None = None) -> list[str]:
+    """Registered model names matching a shell-style ``pattern`` (``"resnet*"``), sorted; only those taking
+    images (``spatial_dims=2``) or volumes (``3``) when given."""
+    return sorted(n for n in _BUILDERS if fnmatch.fnmatch(n, pattern)
+                  and (spatial_dims is None or _CARDS[n].spatial_dims == spatial_dims))

@@ -24,7 +24,7 @@ from medclass.models._builder import fold_linear_grid
 from medclass.models.checkpoint import save_weights
 from medclass.models.pretrained import adapt_input_channels
 
-WITH_IMAGENET = [n for n in list_models() if get_model_card(n).imagenet_weights]
+WITH_IMAGENET = [n for n in list_models(spatial_dims=2) if get_model_card(n).imagenet_weights]
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,7 @@ def test_registering_twice_is_an_error():
 
 
 def test_list_models_pattern():
-    assert list_models("resnet*") == ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50", "resnet9"]
+    assert list_models("resnet*", spatial_dims=2) == ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50", "resnet9"]
     assert list_models("vgg1?") == ["vgg11", "vgg16", "vgg19"]
     assert list_models("nothing*") == []
     assert {"logreg", "mlp", "lenet5", "alexnet", "vgg16_bn", "googlenet", "inception_v3", "densenet121",

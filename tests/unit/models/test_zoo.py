@@ -14,7 +14,7 @@ from torch import nn
 from medclass.errors import ConfigError, DataError
 from medclass.models import create_model, get_model_card, list_models
 
-ALL = list_models()
+ALL = list_models(spatial_dims=2)  # volumes: test_zoo3d.py
 
 
 def _out(model: nn.Module, path: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
