@@ -49,6 +49,7 @@ import numpy as np
 from ..errors import DataError
 from ._decode_common import _DECODE_ERRORS
 from .dicom import _bare_dicom, _dcmread, _decode, _grey, _guarded, _head, _n_frames, _text
+from .nifti import _nifti_errors
 from .readers import image_format, read_volume
 
 __all__ = ["CANONICAL_ORIENTATION", "read_any_volume", "read_nifti_volume", "read_series"]
@@ -447,8 +448,6 @@ def read_nifti_volume(path: str | os.PathLike, *, volume: int | None = None) -> 
         DataError: unreadable file, a 4D file without ``volume``, ``volume`` out of range, more than 4 axes.
     """
     import nibabel as nib
-
-    from .nifti import _nifti_errors
 
     p = Path(path)
     if not p.is_file():

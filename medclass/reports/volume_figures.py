@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.figure import Figure
 
-from .figures import _png, plt
+from .figures import _png
 
 __all__ = ["orthogonal_montage", "slice_weights_figure"]
 
@@ -65,7 +66,8 @@ def orthogonal_montage(volume: np.ndarray, heatmap: np.ndarray | None, title: st
     point = tuple(int(p) for p in point)
     n = max(1, int(n))
     vmin, vmax = float(np.min(vol)), float(np.max(vol))
-    fig, axes = plt.subplots(3, n, figsize=(1.9 * n + 0.9, 6.2), squeeze=False)
+    fig = Figure(figsize=(1.9 * n + 0.9, 6.2))
+    axes = fig.subplots(3, n, squeeze=False)
     im = None
     for row, plane in enumerate(PLANES):
         axis = PLANES.index(plane)
@@ -108,7 +110,7 @@ def slice_weights_figure(volume: np.ndarray, weights: np.ndarray, title: str, to
                          f"{len(w)} weights.")
     top = max(1, min(int(top), len(w)))
     order = np.argsort(-w)[:top]
-    fig = plt.figure(figsize=(2.0 * top + 0.5, 4.6))
+    fig = Figure(figsize=(2.0 * top + 0.5, 4.6))
     grid = fig.add_gridspec(2, top, height_ratios=(1, 1.3))
     bar = fig.add_subplot(grid[0, :])
     bar.bar(np.arange(len(w)), w, color="tab:blue")

@@ -41,6 +41,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from monai.transforms import Resize, ResizeWithPadOrCrop, ScaleIntensityRange
+from scipy.ndimage import gaussian_filter
+from skimage.filters import threshold_otsu
 
 from ..config import PreprocessConfig
 from ..errors import ConfigError, DataError
@@ -138,8 +141,6 @@ def resample_volume(x: np.ndarray | torch.Tensor, shape: Sequence[int], mode: st
     times faster on a CPU than MONAI's separable convolution; then MONAI's ``Resize`` interpolates. Returns a
     float32 tensor.
     """
-    from monai.transforms import Resize
-    from scipy.ndimage import gaussian_filter
 
     t = torch.as_tensor(np.ascontiguousarray(x) if isinstance(x, np.ndarray) else x, dtype=torch.float32)
     squeeze = t.ndim == 3
@@ -205,7 +206,6 @@ def preprocess_volume(volume: np.ndarray, facts: Mapping | None = None, cfg: Pre
 
     t = resample_volume(x, geometry.resampled_shape)
     if geometry.output_shape != geometry.resampled_shape:
-        from monai.transforms import ResizeWithPadOrCrop
 
         t = ResizeWithPadOrCrop(geometry.output_shape, mode="constant", value=pad_value)(t[None])
         t = (t.as_tensor() if hasattr(t, "as_tensor") else t)[0]
@@ -244,7 +244,6 @@ def _sample(x: np.ndarray) -> np.ndarray:
 
 def _scale(lo: float, hi: float):
     """``lo -> 0, hi -> 1``, clipped: MONAI's ScaleIntensityRange."""
-    from monai.transforms import ScaleIntensityRange
 
     f = ScaleIntensityRange(a_min=float(lo), a_max=float(hi), b_min=0.0, b_max=1.0, clip=True)
 
@@ -286,7 +285,6 @@ def _intensity_maps(x: np.ndarray, original, facts: dict, steps: Steps, where: s
 
 def _zscore_map(x: np.ndarray):
     """The 2D ``zscore_foreground`` in 3D: Otsu foreground, z in [-3, 3] to [0, 1], background 0."""
-    from skimage.filters import threshold_otsu
 
     lo, hi = float(x.min()), float(x.max())
     if not hi > lo:
