@@ -37,7 +37,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ from ..run_folder import RunFolder, read_predictions
 from ..tasks import Task, get_task, task_from_meta
 from ..transforms.intensity import to_float
 from ..utils.io import atomic_write_bytes, atomic_write_json, read_json
-from .predict import ImageLike, Prepared, TrainedModel, load_run, prepare_images
+from .predict import Predictor, TrainedModel, load_run
 
 __all__ = ["export_run", "load_exported", "ExportedModel", "ExportWrapper", "export_module", "open_engine",
            "coral_probabilities_export", "FORMAT", "FORMATS", "ONNX_UNSUPPORTED", "EXPORT_HINT"]
@@ -327,7 +327,7 @@ def _activation(task: Task) -> str:
         return "CORAL cumulative probabilities (running minimum), then grade probabilities"
     if task.regression:
         return f"none; value = output * {task.target_std:g} + {task.target_mean:g}"
-    if task.name == "multitask":
+    if task.kind.multihead:
         return f"softmax per head ({', '.join(map(str, task.heads))} classes)"
     return "sigmoid per label" if task.multilabel else "softmax"
 
@@ -366,7 +366,7 @@ def _op(name: str, threshold: float, rule: str, val: dict[str, float]) -> dict[s
 # --- loading -----------------------------------------------------------------------------------------
 
 
-class ExportedModel:
+class ExportedModel(Predictor):
     """An exported model with its input pipeline and task, predicting like :class:`TrainedModel`.
 
     Attributes:
@@ -392,15 +392,6 @@ class ExportedModel:
         self.tta = bool(sidecar["tta"])
         self.operating_points_ = list(sidecar.get("operating_points", []))
 
-    def prepare_many(self, images: ImageLike | Sequence[ImageLike], *, skip_bad: bool = False,
-                     progress: Callable[[int, int], None] | None = None) -> Prepared:
-        """Inputs as the uint8 batch the model takes, through the sidecar's pipeline (see
-        :meth:`TrainedModel.prepare_many`)."""
-        return prepare_images(self.pipeline_, images, skip_bad=skip_bad, progress=progress)
-
-    def prepare(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
-        return self.prepare_many(images).batch
-
     def predict_batch(self, batch: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Probabilities of a prepared uint8 ``(N, size, size, C)`` batch."""
         batch = np.asarray(batch)
@@ -412,23 +403,6 @@ class ExportedModel:
             return np.zeros((0, self.num_outputs_), np.float32)
         return np.concatenate([self.engine(np.ascontiguousarray(batch[i:i + batch_size]))
                                for i in range(0, len(batch), batch_size)])
-
-    def predict_proba(self, images: ImageLike | Sequence[ImageLike], batch_size: int = 256) -> np.ndarray:
-        return self.predict_batch(self.prepare(images), batch_size)
-
-    def predict(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
-        return self.decide(self.predict_proba(images))
-
-    def decide(self, proba: np.ndarray) -> np.ndarray:
-        """Decisions with the run's threshold, as :meth:`TrainedModel.decide`."""
-        return self._task.decide(proba, self.threshold)
-
-    def describe(self, decisions: np.ndarray) -> list[str]:
-        return self._task.describe(decisions, self.classes_)
-
-    @property
-    def num_outputs_(self) -> int:
-        return 1 if self._task.regression else len(self.classes_)
 
     def __repr__(self) -> str:
         return (f"ExportedModel({self.format_} '{self.path_}', run={self.meta_['run']['id']}, task={self.task_}, "

@@ -45,6 +45,7 @@ from ..config import RunConfig, build_config, config_to_dict, deep_merge
 from ..data.download import candidate_dirs
 from ..data.medmnist import MEDMNIST
 from ..errors import ConfigError, did_you_mean
+from ..evaluation.kinds import get_kind
 from ..models.pretrained import imagenet_cached
 
 __all__ = ["Candidate", "PortfolioFacts", "build_portfolio", "portfolio_facts", "combine", "candidate_config", "select",
@@ -61,7 +62,6 @@ WIDTHS = (16, 32, 64)
 RESNET9_WIDTH = 24  # resnet9's width when model.width is unset
 TIMM_MODELS = ("efficientnet_b0", "convnext_atto")
 IMAGENET_MODELS = ("resnet18", "efficientnet_b0", "convnext_atto")
-CLASSIFICATION = ("binary", "multiclass", "multilabel", "ordinal", "multitask")
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def build_portfolio(base: RunConfig, facts: PortfolioFacts) -> tuple[list[Candid
     t, m = base.train, base.model
     cands = [Candidate("base", "base", {}, "the base configuration")]
     absent: list[dict[str, str]] = []
-    if facts.task in CLASSIFICATION:
+    if not get_kind(facts.task).values:  # label smoothing is for classes, not regression values
         if t.label_smoothing == 0 and t.loss in ("auto", "cross-entropy", "bce"):
             cands.append(Candidate("smoothing-0.1", "label-smoothing", {"train": {"label_smoothing": 0.1}},
                                    "cross-entropy with label smoothing 0.1"))

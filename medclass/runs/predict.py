@@ -25,11 +25,11 @@ from ..errors import ConfigError, DataError
 from ..evaluation.taxonomy import parse_taxonomy
 from ..models import build_model, load_weights
 from ..run_folder import RunFolder
-from ..tasks import task_from_meta
+from ..tasks import Task, task_from_meta
 from ..training.inference import predict_proba
 from ..utils.text import natural_key
 
-__all__ = ["TrainedModel", "Prepared", "load_run", "prepare_images", "expand_inputs", "read_predict_manifest"]
+__all__ = ["Predictor", "TrainedModel", "Prepared", "load_run", "prepare_images", "expand_inputs", "read_predict_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,58 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
 
 
-class TrainedModel:
+class Predictor:
+    """What a trained model and an exported one share: inputs through ``pipeline_``, decisions through the task.
+
+    A subclass sets ``pipeline_``, ``classes_``, ``threshold`` and ``_task`` and implements :meth:`predict_batch`.
+    """
+
+    pipeline_: InputPipeline
+    classes_: list[str]
+    threshold: float
+    _task: Task
+
+    def prepare_many(self, images: ImageLike | Sequence[ImageLike], *, skip_bad: bool = False,
+                     progress: Callable[[int, int], None] | None = None) -> Prepared:
+        """Files, PIL images or arrays as the uint8 batch the model expects, through the run's pipeline.
+
+        A 4-D array is a batch ``(N, H, W, C)``; a 3-D array with a last axis of 1, 3 or 4 one image; any other
+        3-D array a batch of grey images ``(N, H, W)``. An input that cannot be used is a :class:`DataError`
+        naming it, or with ``skip_bad`` is left out and listed in :attr:`Prepared.bad`.
+        """
+        return prepare_images(self.pipeline_, images, skip_bad=skip_bad, progress=progress)
+
+    def prepare(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
+        """The uint8 ``(N, size, size, C)`` batch of ``images`` (see :meth:`prepare_many`); any bad input raises."""
+        return self.prepare_many(images).batch
+
+    def predict_batch(self, batch: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Probabilities of a prepared uint8 batch."""
+        raise NotImplementedError
+
+    def predict_proba(self, images: ImageLike | Sequence[ImageLike], batch_size: int = 256) -> np.ndarray:
+        """Class probabilities ``(n_images, n_classes)`` (per-label probabilities for multi-label; the predicted
+        values ``(n_images, 1)`` for regression; each head's probabilities side by side for multi-task)."""
+        return self.predict_batch(self.prepare(images), batch_size)
+
+    def predict(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
+        """Predicted class indices (binary: class 1 when its probability > threshold), or 0/1 per label."""
+        return self.decide(self.predict_proba(images))
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Turn probabilities from :meth:`predict_proba` into decisions with the run's threshold."""
+        return self._task.decide(proba, self.threshold)
+
+    def describe(self, decisions: np.ndarray) -> list[str]:
+        """Each decision of :meth:`decide` in words: class name, ``;``-joined labels, value, or one class per head."""
+        return self._task.describe(decisions, self.classes_)
+
+    @property
+    def num_outputs_(self) -> int:
+        return len(self._task.kind.output_names(self.classes_))
+
+
+class TrainedModel(Predictor):
     """A trained network with its input pipeline and task, ready to predict (scikit-learn style).
 
     Attributes:
@@ -84,20 +135,6 @@ class TrainedModel:
 
     # --- inputs -------------------------------------------------------------------------------------
 
-    def prepare_many(self, images: ImageLike | Sequence[ImageLike], *, skip_bad: bool = False,
-                     progress: Callable[[int, int], None] | None = None) -> Prepared:
-        """Files, PIL images or arrays as the uint8 batch the model expects, through the run's pipeline.
-
-        A 4-D array is a batch ``(N, H, W, C)``; a 3-D array with a last axis of 1, 3 or 4 one image; any other
-        3-D array a batch of grey images ``(N, H, W)``. An input that cannot be used is a :class:`DataError`
-        naming it, or with ``skip_bad`` is left out and listed in :attr:`Prepared.bad`.
-        """
-        return prepare_images(self.pipeline_, images, skip_bad=skip_bad, progress=progress)
-
-    def prepare(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
-        """The uint8 ``(N, size, size, C)`` batch of ``images`` (see :meth:`prepare_many`); any bad input raises."""
-        return self.prepare_many(images).batch
-
     def to_tensor(self, batch: np.ndarray) -> torch.Tensor:
         """A uint8 batch from :meth:`prepare` as the normalised float tensor the network eats."""
         return self.pipeline_.to_tensor(batch, self.device, self.channels_last)
@@ -110,27 +147,6 @@ class TrainedModel:
                    for i in range(0, len(batch), batch_size))
         probs, _, _ = predict_proba(self.model, batches, self._task, tta=self.tta)
         return probs if len(batch) else np.zeros((0, self.num_outputs_), np.float32)
-
-    def predict_proba(self, images: ImageLike | Sequence[ImageLike], batch_size: int = 256) -> np.ndarray:
-        """Class probabilities ``(n_images, n_classes)`` (per-label probabilities for multi-label; the predicted
-        values ``(n_images, 1)`` for regression; each head's probabilities side by side for multi-task)."""
-        return self.predict_batch(self.prepare(images), batch_size)
-
-    def predict(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
-        """Predicted class indices (binary: class 1 when its probability > threshold), or 0/1 per label."""
-        return self.decide(self.predict_proba(images))
-
-    def decide(self, proba: np.ndarray) -> np.ndarray:
-        """Turn probabilities from :meth:`predict_proba` into decisions with the run's threshold."""
-        return self._task.decide(proba, self.threshold)
-
-    def describe(self, decisions: np.ndarray) -> list[str]:
-        """Each decision of :meth:`decide` in words: class name, ``;``-joined labels, value, or one class per head."""
-        return self._task.describe(decisions, self.classes_)
-
-    @property
-    def num_outputs_(self) -> int:
-        return len(self._task.kind.output_names(self.classes_))
 
     def predict_coarse_proba(self, images: ImageLike | Sequence[ImageLike]) -> tuple[list[str], np.ndarray]:
         """With a class taxonomy (``eval.taxonomy``): the coarse class names and their probabilities, each the sum

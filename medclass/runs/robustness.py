@@ -42,6 +42,7 @@ from ..run_folder import RunFolder, load_run_config, read_predictions
 from ..transforms.corruptions import (
     MEDMNISTC_VERSION,
     SEVERITIES,
+    Corruption,
     choose_corruption_set,
     corrupt_images,
     get_corruption_set,
@@ -95,15 +96,7 @@ def evaluate_corruptions(run_dir: str | os.PathLike, split: str = "test", severi
     """
     folder = RunFolder(run_dir).require_complete()
     sev = _check_severities(severities)
-    if split == "val" and folder.read_status().get("val_predictions") == "out-of-fold":
-        raise RunFolderError(f"Run '{folder.path}' was refit on train+val, so its val split is training data. "
-                             f"Score --split test.")
-    card = read_json(folder.dataset_card)
-    kind = get_kind(card["task"])
-    if kind.values or kind.multihead:
-        scored = [k for k, v in KINDS.items() if not (v.values or v.multihead)]
-        raise ConfigError(f"Corruption robustness is scored for classification runs ({', '.join(scored)}); run "
-                          f"'{folder.path}' is a {card['task']} run.")
+    card = _check_run(folder, split)
     meta = read_weights_metadata(folder.best_weights)
     pipeline = InputPipeline.from_checkpoint_meta(meta)
     if corruption_set is None:
@@ -124,22 +117,19 @@ def evaluate_corruptions(run_dir: str | os.PathLike, split: str = "test", severi
         probs, labels, _, _ = predict_split(folder, ds, split, cfg, dev)
         clean = ctx.score(labels, probs, clean=True)
         clean["agrees_with"] = _agreement(folder, split, clean)
-        rows: dict[str, Any] = {}
         total, done = len(chosen) * len(sev), 0
-        for name, corruption in chosen.items():
-            scores = []
-            for s in sev:
-                images = corrupt_images(part.images, corruption, s, seed)
-                cds = dataclasses.replace(ds, splits={split: ArraySplit(images, part.labels, part.meta)})
-                p, y, _, _ = predict_split(folder, cds, split, cfg, dev)
-                scores.append(ctx.score(y, p))
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-            rows[name] = {"family": corruption.family, "params": [_plain(corruption.params[s - 1]) for s in sev],
-                          **_columns(scores)}
-            rows[name]["mean_auc"] = _mean(rows[name]["auc"])
-            rows[name]["mean_acc"] = _mean(rows[name]["acc"])
+
+        def score(corruption: Corruption, s: int) -> dict[str, Any]:
+            nonlocal done
+            images = corrupt_images(part.images, corruption, s, seed)
+            cds = dataclasses.replace(ds, splits={split: ArraySplit(images, part.labels, part.meta)})
+            p, y, _, _ = predict_split(folder, cds, split, cfg, dev)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+            return ctx.score(y, p)
+
+        rows = {name: _row(c, sev, [score(c, s) for s in sev]) for name, c in chosen.items()}
         result = {
             "dataset": card["name"], "split": split, "task": card["task"], "n": len(labels),
             "source": SOURCE, "corruption_set": {"name": cset.name, "modality": cset.modality, "chosen_by": why},
@@ -160,6 +150,28 @@ def evaluate_corruptions(run_dir: str | os.PathLike, split: str = "test", severi
     log.info("%s %s under %d corruptions x %d severities: mean AUC %.4f (clean %.4f)", ds.name, split, len(rows),
              len(sev), _mean(result["mean"]["auc"]), clean["auc"])
     return result
+
+
+def _check_run(folder: RunFolder, split: str) -> dict[str, Any]:
+    """The run's dataset card, once the split and the task can be scored under corruption."""
+    if split == "val" and folder.read_status().get("val_predictions") == "out-of-fold":
+        raise RunFolderError(f"Run '{folder.path}' was refit on train+val, so its val split is training data. "
+                             f"Score --split test.")
+    card = read_json(folder.dataset_card)
+    kind = get_kind(card["task"])
+    if kind.values or kind.multihead:
+        scored = [k for k, v in KINDS.items() if not (v.values or v.multihead)]
+        raise ConfigError(f"Corruption robustness is scored for classification runs ({', '.join(scored)}); run "
+                          f"'{folder.path}' is a {card['task']} run.")
+    return card
+
+
+def _row(corruption: Corruption, sev: Sequence[int], scores: list[dict[str, Any]]) -> dict[str, Any]:
+    """One corruption's scores over the severities, as lists, with their means."""
+    row = {"family": corruption.family, "params": [_plain(corruption.params[s - 1]) for s in sev], **_columns(scores)}
+    row["mean_auc"] = _mean(row["auc"])
+    row["mean_acc"] = _mean(row["acc"])
+    return row
 
 
 def _check_severities(severities: Sequence[int]) -> list[int]:
