@@ -401,6 +401,8 @@ def write_predictions(path: str | os.PathLike, labels: np.ndarray | None, probs:
     y_cols = [] if labels is None else (["y"] if np.asarray(labels).ndim == 1 else
                                         [f"y_{i}" for i in range(y2.shape[1])])
     p_cols = [f"p_{i}" for i in range(probs.shape[1])]
+    own = {"index", *y_cols, *p_cols}  # a manifest column of the same name keeps its values, renamed
+    extra = {(f"manifest_{k}" if k in own else k): v for k, v in extra.items()}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["index", *y_cols, *p_cols, *extra])

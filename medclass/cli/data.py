@@ -37,6 +37,17 @@ def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
     imp.add_argument("--patient-regex", metavar="REGEX",
                      help="regular expression whose first group, searched in each file name, is the patient id")
     imp.set_defaults(run=run_import_folder)
+    exp = dsub.add_parser("export-images", parents=[parent],
+                          help="write a dataset split as PNG files with a manifest CSV (to try predict, explain, "
+                               "evaluate --manifest)")
+    exp.add_argument("name", help="a MedMNIST name or an .npz file")
+    exp.add_argument("--split", default="test", choices=("train", "val", "test"))
+    exp.add_argument("--out", metavar="DIR", required=True, help="folder for the PNGs and manifest.csv")
+    exp.add_argument("--limit", type=int, metavar="N", help="only the first N images of the split")
+    exp.add_argument("--size", type=int, default=28, help="image size in px")
+    exp.add_argument("--data-dir", metavar="DIR", help="where the MedMNIST files are")
+    exp.set_defaults(run=run_export_images)
+
     chk = dsub.add_parser("check", parents=[parent],
                           help="check a manifest: unreadable rows, split, leaked patients and duplicates",
                           description="Read, decode, split and check a manifest for leakage across splits "
@@ -97,6 +108,16 @@ def run_import_folder(args: argparse.Namespace) -> int:
     out = import_folder(args.folder, args.out, patient_regex=args.patient_regex)
     n = sum(1 for _ in open(out, encoding="utf-8")) - 1
     print(f"wrote {out} ({n} images). Next: medclass data check {out}")
+    return 0
+
+
+def run_export_images(args: argparse.Namespace) -> int:
+    from ..data.to_files import write_image_files  # imported when the command runs (PyTorch via the dataset)
+
+    out = write_image_files(args.name, args.out, args.split, limit=args.limit, size=args.size, data_dir=args.data_dir)
+    n = sum(1 for _ in open(out, encoding="utf-8")) - 1
+    print(f"wrote {n} images and {out}. Next: medclass predict RUN {out.parent} --out preds.csv, or "
+          f"medclass evaluate RUN --manifest {out}")
     return 0
 
 
