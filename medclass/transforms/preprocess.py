@@ -69,7 +69,7 @@ from skimage.filters import threshold_otsu
 from ..config import CT_WINDOWS, PRESETS, PreprocessConfig
 from ..errors import ConfigError, DataError, did_you_mean
 
-__all__ = ["CT_WINDOW_SETTINGS", "FOV_THRESHOLD", "Steps", "output_channels", "preprocess", "resolve_steps",
+__all__ = ["CT_WINDOW_SETTINGS", "FOV_THRESHOLD", "Steps", "output_channels", "preprocess", "replace_non_finite", "resolve_steps",
            "window"]
 
 logger = logging.getLogger(__name__)
@@ -294,13 +294,19 @@ def _pixels(decoded: Any, where: str) -> np.ndarray:
         raise DataError(f"{where}: decoded pixels must be (H, W, 1) or (H, W, 3); got shape {x.shape}.")
     if x.shape[0] < 2 or x.shape[1] < 2:
         raise DataError(f"{where}: image is {x.shape[0]}x{x.shape[1]} pixels; too small to classify.")
+    return replace_non_finite(x, where)
+
+
+def replace_non_finite(x: np.ndarray, where: str, unit: str = "pixel") -> np.ndarray:
+    """NaN and infinite values (the background of some NIfTI files) as the darkest / brightest finite value; a
+    :class:`DataError` naming ``where`` when no value is finite."""
     finite = np.isfinite(x)
-    if not finite.all():  # NaN background in some NIfTI files: treat as the darkest value
-        if not finite.any():
-            raise DataError(f"{where}: every pixel is NaN or infinite; the file holds no image.")
-        lo, hi = float(x[finite].min()), float(x[finite].max())
-        x = np.nan_to_num(x, nan=lo, posinf=hi, neginf=lo)
-    return x
+    if finite.all():
+        return x
+    if not finite.any():
+        raise DataError(f"{where}: every {unit} is NaN or infinite; the file holds no image.")
+    lo, hi = float(x[finite].min()), float(x[finite].max())
+    return np.nan_to_num(x, nan=lo, posinf=hi, neginf=lo)
 
 
 def _sample(x: np.ndarray) -> np.ndarray:

@@ -47,7 +47,7 @@ from skimage.filters import threshold_otsu
 
 from ..config import PreprocessConfig
 from ..errors import ConfigError, DataError
-from .preprocess import Steps, _window_text, resolve_steps
+from .preprocess import Steps, _window_text, replace_non_finite, resolve_steps
 
 __all__ = ["DEFAULT_MAX_VOXELS", "VolumeGeometry", "plan_geometry", "preprocess_volume", "resample_volume"]
 
@@ -227,13 +227,7 @@ def _voxels(volume: np.ndarray, where: str) -> np.ndarray:
     if x.ndim != 3:
         raise DataError(f"{where}: a volume must be (D, H, W) (or (D, H, W, 1)); got shape {tuple(x.shape)}. For "
                         f"a 4D series choose one volume first (read_nifti_volume(..., volume=K)).")
-    finite = np.isfinite(x)
-    if not finite.all():  # NaN background in some NIfTI files: treat as the darkest value (as in 2D)
-        if not finite.any():
-            raise DataError(f"{where}: every voxel is NaN or infinite; the file holds no image.")
-        lo, hi = float(x[finite].min()), float(x[finite].max())
-        x = np.nan_to_num(x, nan=lo, posinf=hi, neginf=lo)
-    return x
+    return replace_non_finite(x, where, "voxel")
 
 
 def _sample(x: np.ndarray) -> np.ndarray:
