@@ -69,8 +69,8 @@ from skimage.filters import threshold_otsu
 from ..config import CT_WINDOWS, PRESETS, PreprocessConfig
 from ..errors import ConfigError, DataError, did_you_mean
 
-__all__ = ["CT_WINDOW_SETTINGS", "FOV_THRESHOLD", "Steps", "output_channels", "preprocess", "replace_non_finite", "resolve_steps",
-           "window"]
+__all__ = ["CT_WINDOW_SETTINGS", "FOV_THRESHOLD", "Steps", "output_channels", "preprocess", "replace_non_finite",
+           "resolve_steps", "window"]
 
 logger = logging.getLogger(__name__)
 
