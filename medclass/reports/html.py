@@ -417,14 +417,33 @@ def _external(folder: RunFolder, names: dict) -> list[dict]:
             {"channel": k, "train": f"{inten['train']['mean'][k]:.3f} ± {inten['train']['sd'][k]:.3f}",
              "new": f"{inten['new']['mean'][k]:.3f} ± {inten['new']['sd'][k]:.3f}",
              "smd": num(inten["standardised_mean_difference"][k], 2)} for k in range(len(inten["train"]["mean"]))]
-        cal = shift.get("calibration")
+        cal = _external_calibration(shift.get("calibration"))
         size = (shift.get("size") or {}).get("new") or {}
         out.append({"name": ext.get("name", path.stem), "n": m.get("n"), "bad": ext.get("n_bad_rows", 0),
                     "unit": (m.get("bootstrap") or {}).get("unit", "image"), "rows": rows,
                     "prevalence": prevalence, "intensity": intensity, "calibration": cal,
                     "size": size.get("size", {}).get("median"), "spacing": size.get("spacing_mm", {}).get("median"),
-                    "kinds": shift.get("file_kinds"), "pipeline": ext.get("pipeline")})
+                    "kinds": shift.get("file_kinds"), "pipeline": ext.get("pipeline"), "pos": names["pos"]})
     return out
+
+
+def _external_calibration(cal: dict | None) -> dict | None:
+    """The calibration-at-operating-points block in words a reader takes in: rates as percentages, expected
+    positives as a whole number, and points that share a threshold on one row (as in the operating-points table)."""
+    if not cal:
+        return None
+    rows: list[dict] = []
+    for r in cal["at_operating_points"]:
+        same = next((x for x in rows if x["threshold"] == r["threshold"]), None)
+        name = OPERATING_POINT_NAMES.get(r["operating_point"], r["operating_point"])
+        if same:
+            same["name"] += f" = {name}"
+            continue
+        rows.append({"name": name, "threshold": r["threshold"], "called": f"{r['called_positive']} of {r['n']}",
+                     "observed": r["observed_positive"], "val_called": pct(r.get("val_called_positive_rate"), 1),
+                     "val_observed": pct(r.get("val_observed_positive_rate"), 1)})
+    return {"mean": pct(cal.get("mean_predicted_probability"), 1), "observed": pct(cal.get("observed_prevalence"), 1),
+            "expected": f"{cal['expected_positives']:.0f}", "observed_n": cal.get("observed_positives"), "rows": rows}
 
 
 def _robustness(folder: RunFolder, split: str, m: dict, names: dict) -> dict:
