@@ -118,7 +118,7 @@ def table(results: list[dict], cpu: str) -> str:
                        f"{_f(c.get('rbe'), 2)} | not checked |")
         m = r["mean"]
         be = [c["be"] for c in r["corruptions"].values() if "be" in c]
-        rbe = [c["rbe"] for c in r["corruptions"].values() if "rbe" in c]
+        rbe = [c["rbe"] for c in r["corruptions"].values() if c.get("rbe") is not None]
         out.append("| **mean over corruptions** | | " + " | ".join(f"{a:.3f}" for a in m["auc"])
                    + f" | {sum(m['auc']) / len(m['auc']):.3f} | {sum(m['acc']) / len(m['acc']):.3f} | "
                    f"{1 - sum(m['balanced_accuracy']) / len(m['balanced_accuracy']):.3f} | | "
@@ -156,7 +156,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1, help="seeds 0 .. N-1 of each dataset")
     ap.add_argument("--runs", type=Path, default=HERE / "runs" / "corruptions")
     ap.add_argument("--results", type=Path, default=HERE / "results" / "corruptions")
+    ap.add_argument("--table-only", action="store_true", help="rewrite the .md from the saved .json")
     args = ap.parse_args()
+    if args.table_only:
+        saved = json.loads(args.results.with_suffix(".json").read_text())
+        args.results.with_suffix(".md").write_text(table(saved["results"], saved["cpu"]))
+        return
     cpu = _cpu()
     results = []
     for ds in args.datasets:
