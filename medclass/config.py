@@ -262,6 +262,9 @@ class EvalConfig:
     specificity_target: float = _f(0.95, "high-specificity operating point: validation specificity to reach",
                                    gt=0, lt=1)
     temperature_scaling: bool = _f(False, "also report probabilities recalibrated by a temperature fitted on val")
+    label_shift: str = _f("none", "also report metrics with probabilities adapted to the class balance estimated "
+                                  "from the scored split's images (em: Saerens 2002; bbse: Lipton 2018); headline "
+                                  "numbers stay unadapted", choices=("none", "em", "bbse"))
     taxonomy: tuple[str, ...] = _f((), "multi-class models: coarse classes as 'coarse=fine1+fine2' entries; the fine "
                                        "classes' probabilities are summed and both levels are evaluated")
 

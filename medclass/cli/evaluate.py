@@ -23,6 +23,9 @@ def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score")
     p.add_argument("--data-dir", metavar="DIR", help="where the dataset is on this machine")
     p.add_argument("--device", help="override the device (cpu, cuda)")
+    p.add_argument("--label-shift", choices=("em", "bbse"), help="also report metrics with the probabilities adapted "
+                   "to the class balance estimated from the split's images (Saerens EM or black-box shift "
+                   "estimation); the headline numbers stay unadapted")
     x = p.add_argument_group("external validation (data the run never saw)")
     x.add_argument("--manifest", metavar="CSV", help="a manifest of another site's labelled images, scored as the "
                                                      "external set metrics/external-<name>.json")
@@ -102,7 +105,15 @@ def run(args: argparse.Namespace) -> int:
         print(corruption_table(r))
         print(f"wrote {args.run_dir}/metrics/corruptions-{args.split}.json")
         return 0
-    m = evaluate_run(args.run_dir, split=args.split, data_dir=args.data_dir, device=args.device)
+    m = evaluate_run(args.run_dir, split=args.split, data_dir=args.data_dir, device=args.device,
+                     label_shift=args.label_shift)
     print(metrics_table(m))
+    if "label_shift" in m:
+        ls = m["label_shift"]
+        shares = ", ".join(f"{a:.1%} -> {b:.1%} (observed {c:.1%})" for a, b, c in
+                           zip(ls["source_priors"], ls["estimated_priors"], ls["observed_priors"]))
+        adapted = " ".join(f"{k} {ls['metrics'][k]:.4f}" for k in ("auc", "acc", "sensitivity", "specificity")
+                           if k in ls["metrics"])
+        print(f"label shift ({ls['method']}): class shares {shares}; adapted: {adapted} (headline above unadapted)")
     print(f"wrote {args.run_dir}/metrics/{args.split}.json and predictions/{args.split}.csv")
     return 0

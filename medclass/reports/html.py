@@ -131,7 +131,7 @@ def _class_names(card: dict, m: dict) -> dict:
     """Display names of the positive and negative class (binary), the prevalence, and the bootstrap unit."""
     boot = m.get("bootstrap") or next((h.get("bootstrap") for h in m.get("heads", {}).values()), None) or {}
     out = {"pos": "positive", "neg": "negative", "pos_idx": None, "prevalence": None, "task": card["task"],
-           "unit": boot.get("unit", "image"), "replicates": boot.get("replicates", "n/a")}
+           "unit": boot.get("unit", "image"), "replicates": boot.get("replicates", "n/a"), "labels": card["labels"]}
     if get_kind(card["task"]).has_positive_class and "positive_class" in m:
         pos_idx = 1 if card.get("positive_label") is None else int(card["positive_label"])
         out.update(pos=display_label(card["labels"][pos_idx]), neg=display_label(card["labels"][1 - pos_idx]),
@@ -166,7 +166,26 @@ def _summary(m: dict, split: str, names: dict) -> dict:
     return {"split": split, "n": m["n"], "epoch": m["checkpoint"]["epoch"],
             "rule": checkpoint_rule_text(m["checkpoint"]), "positive": names["pos"] if names["pos_idx"] is not None
             else None, "kpis": kpis, "in_words": in_words, "interval_meaning": _interval_meaning(names),
-            "warnings": [w["message"] for w in m.get("warnings", ())], "warnings_meaning": TERMS["unreliable"]}
+            "warnings": [w["message"] for w in m.get("warnings", ())], "warnings_meaning": TERMS["unreliable"],
+            "label_shift": _label_shift(m, names)}
+
+
+def _label_shift(m: dict, names: dict) -> dict | None:
+    """``evaluate --label-shift``: the estimated class balance and the adapted metrics, disclosed as such."""
+    ls = m.get("label_shift")
+    if not ls:
+        return None
+    method = {"em": "expectation-maximisation (Saerens et al. 2002)",
+              "bbse": "black-box shift estimation (Lipton et al. 2018)"}.get(ls["method"], ls["method"])
+    iv = ls.get("intervals", {})
+    rows = [{"name": label, "plain": num(m.get(k)), "adapted": num(ls["metrics"].get(k)),
+             "interval": f"{num(iv[k]['low'])} – {num(iv[k]['high'])}" if k in iv else ""}
+            for k, label in (("acc", "accuracy"), ("sensitivity", "sensitivity"), ("specificity", "specificity"),
+                             ("auc", "AUC")) if k in ls["metrics"]]
+    shares = [{"cls": display_label(c), "val": pct(a, 1), "estimated": pct(b, 1), "observed": pct(o, 1)}
+              for c, a, b, o in zip(names["labels"], ls["source_priors"], ls["estimated_priors"],
+                                    ls["observed_priors"])]
+    return {"method": method, "rows": rows, "shares": shares}
 
 
 def _interval_meaning(names: dict) -> str:

@@ -21,9 +21,10 @@ from ..data.build import build_dataset
 from ..data.datasets import ImageDataset
 from ..data.loader import BatchLoader
 from ..data.pipeline import InputPipeline
-from ..errors import RunFolderError
+from ..errors import ConfigError, RunFolderError
 from ..evaluation.assess import AssessConfig, assess
 from ..evaluation.kinds import class_kind, get_kind
+from ..evaluation.label_shift import estimate_priors
 from ..evaluation.taxonomy import Taxonomy, parse_taxonomy
 from ..models import build_model, load_weights
 from ..run_folder import RunFolder, load_run_config, read_predictions, write_predictions
@@ -70,6 +71,8 @@ def score_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
     seconds = time.perf_counter() - t0
     card = {"task": ds.task, "labels": ds.labels, "positive_label": ds.positive_label, **ds.facts}
     result = assess_card(card, labels, probs, ds.split(split).meta, cfg, val if split != "val" else (labels, probs))
+    if cfg.eval.label_shift != "none" and split != "val" and val is not None:
+        result["label_shift"] = label_shift_block(card, labels, probs, ds.split(split).meta, cfg, val)
     monitor = task_from_meta(meta).monitor
     metrics = {"dataset": ds.name, "split": split, **result.pop("metrics"), "loss": loss,
                "checkpoint": {"file": "checkpoints/best.safetensors", "epoch": meta.get("epoch"),
@@ -94,6 +97,26 @@ def assess_card(card: dict[str, Any], labels: np.ndarray, probs: np.ndarray, met
     return result
 
 
+def label_shift_block(card: dict[str, Any], labels: np.ndarray, probs: np.ndarray, meta: dict[str, np.ndarray],
+                      cfg: RunConfig, val: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+    """``eval.label_shift``: the class priors estimated from this split's probabilities, and the metrics of the
+    probabilities adapted to them (with intervals), beside the unadapted headline. Single-label tasks only."""
+    kind = get_kind(card["task"])
+    if not kind.class_index or kind.values:
+        raise ConfigError(f"Label-shift adaptation re-weights the classes of a single-label task; this run is "
+                          f"{card['task']}. Evaluate without --label-shift.")
+    info = estimate_priors(cfg.eval.label_shift, probs, val)
+    adapted = assess(labels, info.pop("adapted"), card["task"], tuple(card["labels"]),
+                     positive_label=card.get("positive_label"), groups=meta.get("patient_id"),
+                     cfg=assess_config(cfg.eval, cfg.seed))
+    k = len(card["labels"])
+    observed = np.bincount(np.asarray(labels).astype(int), minlength=k) / max(len(labels), 1)
+    return {**info, "observed_priors": [float(v) for v in observed], "metrics": adapted["metrics"],
+            "intervals": adapted["intervals"], "threshold": cfg.eval.threshold,
+            "note": "probabilities re-weighted to the estimated class balance of this split's images; the "
+                    "headline metrics above are not adapted"}
+
+
 def task_heads(card: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
     """Multi-task datasets: (head name, its class names) per head, from a dataset card (``dataset.json``)."""
     if not get_kind(card["task"]).multihead:
@@ -112,7 +135,7 @@ def assess_coarse(tax: Taxonomy, labels: np.ndarray, probs: np.ndarray, fine: tu
 
 
 def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data_dir: str | None = None,
-                 device: str | None = None) -> dict[str, Any]:
+                 device: str | None = None, label_shift: str | None = None) -> dict[str, Any]:
     """Score ``split`` of a complete run, write ``metrics/<split>.json`` and ``predictions/<split>.csv``.
 
     Args:
@@ -120,6 +143,8 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data_dir: str 
         split: ``train``, ``val`` or ``test``.
         data_dir: where the dataset lives on this machine, if not where the run found it.
         device: override the run's device (``cpu``, ``cuda``).
+        label_shift: ``em`` or ``bbse`` to also report metrics adapted to the split's estimated class balance
+            (``eval.label_shift``; the headline numbers stay unadapted).
 
     Returns:
         The dict also written to ``metrics/<split>.json``: headline metrics (``auc``, ``acc``, ``sensitivity``,
@@ -133,6 +158,8 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data_dir: str 
                              f"Score --split test.")
     with folder.lock(f"evaluate --split {split}"):
         cfg = load_run_config(folder, data_dir)
+        if label_shift is not None:
+            cfg = replace(cfg, eval=replace(cfg.eval, label_shift=label_shift))
         ds = build_dataset(cfg.data, run_dir=folder.path)
         dev = resolve_device(device or cfg.train.device)
         val = None
