@@ -310,7 +310,8 @@ def _from_dict(d: Mapping[str, Any], cls: type, prefix: str, problems: list[str]
     for key, value in d.items():
         dotted = f"{prefix}{key}"
         if key not in names:
-            problems.append(f"{dotted}: unknown setting.{did_you_mean(key, names)} Known here: {', '.join(sorted(names))}")
+            problems.append(f"{dotted}: unknown setting.{did_you_mean(key, names)} "
+                            f"Known here: {', '.join(sorted(names))}")
             continue
         tp = hints[key]
         if is_dataclass(tp):

@@ -6,7 +6,8 @@
       config.yaml            the fully resolved RunConfig
       preprocessing.json     the input pipeline: how a file becomes the network's input (medclass.data.pipeline)
       environment.json       versions, seed, git commit, device, command line
-      status.json            {"state": "running" | "interrupted" | "failed" | "pruned" | "complete", "owner": {...}, ...}
+      status.json            {"state": "running" | "interrupted" | "failed" | "pruned" | "complete",
+                              "owner": {...}, ...}
       dataset.json           the dataset card (name, task, labels, split counts, licence, citation)
       history.csv            one row per epoch
       checkpoints/best.safetensors   weights chosen on validation (+ model and data contract, own SHA-256)

@@ -52,7 +52,8 @@ def parse_budget(text: str) -> float:
 
 
 def add_auto_options(p: argparse.ArgumentParser, *, for_train: bool = False) -> None:
-    """``--budget``, ``--no-ensemble``, ``--candidates``, ``--folds``: shared by ``auto`` and ``train --recipe auto``."""
+    """``--budget``, ``--no-ensemble``, ``--candidates``, ``--folds``: shared by ``auto`` and
+    ``train --recipe auto``."""
     g = p.add_argument_group("auto" + (" (with --recipe auto)" if for_train else ""))
     g.add_argument("--budget", type=parse_budget, default=None, metavar="DURATION",
                    help=f"time for everything, e.g. 90s, 10m, 1h (default {DEFAULT_BUDGET})")

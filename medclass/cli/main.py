@@ -37,8 +37,8 @@ from .options import verbosity_parent
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = (train, auto, crossval, sanity, lr_find, search, evaluate, ensemble, report, compare, ladder, explain, predict,
-            export, data, models)
+COMMANDS = (train, auto, crossval, sanity, lr_find, search, evaluate, ensemble, report, compare, ladder, explain,
+            predict, export, data, models)
 
 _DISK_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EROFS: "the file system is read-only",
                 errno.EACCES: "permission denied", errno.EDQUOT: "the disk quota is exceeded"}

@@ -116,7 +116,8 @@ def load_dataset(name: str, size: int = 28, data_dir: str | os.PathLike | None =
     ds = load_npz(path, task=info.task, labels=info.labels)
     _check_matches_catalogue(ds, info, size)
     return ImageDataset(name=info.name, task=info.task, labels=info.labels, channels=info.channels, size=size,
-                        splits=ds.splits, license=info.license, citation=f"{info.citation} Original data: {info.source}",
+                        splits=ds.splits, license=info.license,
+                        citation=f"{info.citation} Original data: {info.source}",
                         source=info.source, positive_label=info.positive_label, path=str(path))
 
 
@@ -146,7 +147,8 @@ def load_npz(path: str | os.PathLike, task: str | None = None, labels: tuple[str
     if h != w:
         raise DataError(f"'{path}': images are {h}x{w}; medclass expects square images.")
     multilabel = splits["train"].labels.ndim == 2
-    n_out = splits["train"].labels.shape[1] if multilabel else int(max(s.labels.max(initial=0) for s in splits.values())) + 1
+    n_out = (splits["train"].labels.shape[1] if multilabel
+             else int(max(s.labels.max(initial=0) for s in splits.values())) + 1)
     if task is None:
         task = "multilabel" if multilabel else ("binary" if n_out <= 2 else "multiclass")
     if task not in TASKS:

@@ -100,7 +100,8 @@ def binary_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5
     y = np.asarray(y_true).astype(int).reshape(-1)
     s = np.asarray(score, dtype=float).reshape(-1)
     pred = (s >= threshold).astype(int)
-    out = {"n": int(len(y)), "n_positive": int(y.sum()), "auc": auc_or_nan(y, s), "average_precision": average_precision_or_nan(y, s),
+    out = {"n": int(len(y)), "n_positive": int(y.sum()), "auc": auc_or_nan(y, s),
+           "average_precision": average_precision_or_nan(y, s),
            "threshold": float(threshold), "accuracy": float(accuracy_score(y, pred))}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # one-class y: sklearn warns, the value is still defined

@@ -185,7 +185,8 @@ class _Auto:
         ranked = self._ranked()
         if not ranked and self.plan.rungs:
             reasons = "; ".join(f"{r['candidate']}: {r['state']} ({r['reason']})" for r in self.rows.values())
-            raise MedclassError(f"No candidate completed its screening ({reasons}). See {self.out / 'leaderboard.csv'}.")
+            raise MedclassError(f"No candidate completed its screening ({reasons}). "
+                                f"See {self.out / 'leaderboard.csv'}.")
         if self.small and self.plan.cv_seconds and len(ranked) >= 2:
             self._phase("cv", lambda: self._cross_validate(ranked[:FINALISTS]))
             ranked = self._ranked()

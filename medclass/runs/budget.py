@@ -6,8 +6,8 @@ from a probe and re-planned as trials report their measured time per epoch:
 
 1. **Probe** (:func:`probe`): build the base configuration's trainer exactly as training does, time two
    optimisation steps after two warm-up ones, a forward pass of one validation batch and the files an epoch
-   writes (two weights files and the resume state), and extrapolate one epoch. Start-up and the final validation scoring of a run are
-   ``overhead``; scoring the test split is estimated from the inference time per image.
+   writes (two weights files and the resume state), and extrapolate one epoch. Start-up and the final
+   validation scoring of a run are ``overhead``; scoring the test split is estimated from the inference time per image.
 2. **Reserve the end** (``end_seconds``): scoring test once, the inference of two more ensemble members on
    val and test, and a margin of 2% of the budget (at least 2 s).
 3. **Final training** (``final_epochs``): the base recipe's epochs, but at most what fits in
@@ -180,7 +180,8 @@ def plan_budget(p: Probe, budget: float, spent: float, recipe_epochs: int, n_can
         raise ConfigError(
             f"A budget of {budget:g}s is too small to train anything on {dataset} here: one epoch of the base "
             f"configuration takes about {s:.1f}s, starting and scoring a run about {o:.1f}s, scoring the test split "
-            f"with a safety margin about {end:.1f}s, and {spent:.1f}s went on loading the data and timing it. Pass --budget {need}s or "
+            f"with a safety margin about {end:.1f}s, and {spent:.1f}s went on loading the data and timing it. "
+            f"Pass --budget {need}s or "
             f"more (screening the {n_candidates} candidates needs roughly {screen}s).")
     left = budget - spent - end
     final_epochs = min(final_epochs_for(s, o, budget, recipe_epochs), max(1, math.floor((left - o) / s)))

@@ -130,7 +130,8 @@ def assess_coarse(tax: Taxonomy, labels: np.ndarray, probs: np.ndarray, fine: tu
                   cfg: AssessConfig) -> dict[str, Any]:
     """The coarse level of a taxonomy: children's probabilities summed, then assessed like any task."""
     cval = None if val is None else (tax.labels(val[0]), tax.probabilities(val[1]))
-    res = assess(tax.labels(labels), tax.probabilities(probs), class_kind(len(tax.coarse)).name, tax.coarse, val=cval, groups=groups, cfg=cfg)
+    res = assess(tax.labels(labels), tax.probabilities(probs), class_kind(len(tax.coarse)).name, tax.coarse,
+                 val=cval, groups=groups, cfg=cfg)
     return {"classes": list(tax.coarse), "children": tax.to_dict(fine), **res.pop("metrics"), **res}
 
 

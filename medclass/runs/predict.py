@@ -29,7 +29,8 @@ from ..tasks import Task, task_from_meta
 from ..training.inference import predict_proba
 from ..utils.text import natural_key
 
-__all__ = ["Predictor", "TrainedModel", "Prepared", "load_run", "prepare_images", "expand_inputs", "read_predict_manifest"]
+__all__ = ["Predictor", "TrainedModel", "Prepared", "load_run", "prepare_images", "expand_inputs",
+           "read_predict_manifest"]
 
 log = logging.getLogger(__name__)
 

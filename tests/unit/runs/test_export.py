@@ -26,8 +26,16 @@ from medclass.errors import CheckpointError, ConfigError, RunFolderError
 from medclass.models import create_model, get_model_card, list_models
 from medclass.run_folder import RunFolder, _start_time
 from medclass.runs import export as export_mod
-from medclass.runs.export import (ONNX_UNSUPPORTED, ExportWrapper, coral_probabilities_export, export_module,
-                                  export_run, load_exported, open_engine, random_batch)
+from medclass.runs.export import (
+    ONNX_UNSUPPORTED,
+    ExportWrapper,
+    coral_probabilities_export,
+    export_module,
+    export_run,
+    load_exported,
+    open_engine,
+    random_batch,
+)
 from medclass.runs.train import train
 from medclass.tasks import attach_coral_head, coral_probabilities, get_task
 from medclass.training.inference import predict_proba
