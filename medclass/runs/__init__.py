@@ -1,32 +1,12 @@
-"""Run folders and the workflows that fill them: train, resume, evaluate, predict, cross-validate, ensemble.
-
-The workflows are imported on first use (PEP 562, as in :mod:`medclass`), so a command that needs one of them
-(``medclass predict``) does not load the others (cross-validation, ensembles, diagnostics).
-"""
-
-from __future__ import annotations
-
-import importlib
-from typing import Any
+"""Run folders and the workflows that fill them: train, resume, evaluate, predict, cross-validate, ensemble."""
 
 from ..run_folder import RunFolder
+from .crossval import cross_validate
+from .diagnostics import lr_range_test, sanity_check
+from .ensemble import ensemble_runs
+from .evaluate import evaluate_run
+from .predict import TrainedModel, load_run
+from .train import resume, train
 
-_PUBLIC = {
-    "TrainedModel": "predict", "load_run": "predict", "cross_validate": "crossval", "ensemble_runs": "ensemble",
-    "evaluate_run": "evaluate", "lr_range_test": "diagnostics", "sanity_check": "diagnostics", "resume": "train",
-    "train": "train",
-}
-
-__all__ = ["RunFolder", *_PUBLIC]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__all__ = ["RunFolder", "TrainedModel", "cross_validate", "ensemble_runs", "evaluate_run", "load_run", "lr_range_test",
+           "resume", "sanity_check", "train"]
