@@ -32,6 +32,7 @@ from ..training.inference import predict_proba
 from ..training.losses import build_loss
 from ..utils.io import atomic_write_json
 from .environment import resolve_device
+from .volumes import use_channels_last
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,7 @@ def predict_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfi
     state, meta = load_weights(folder.best_weights)
     model = build_model(meta).to(device)
     model.load_state_dict(state)
-    if cfg.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = use_channels_last(model, cfg.train.channels_last, ds.spatial_dims)
     loader = BatchLoader(ds.split(split), cfg.eval.batch_size, InputPipeline.from_checkpoint_meta(meta).normalizer,
                          device=device,
                          channels_last=cfg.train.channels_last)
