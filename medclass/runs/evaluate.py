@@ -40,10 +40,11 @@ __all__ = ["evaluate_run", "score_split", "evaluate_predictions", "assess_config
            "task_heads"]
 
 
-def assess_config(ev: EvalConfig, seed: int = 0) -> AssessConfig:
+def assess_config(ev: EvalConfig, seed: int = 0, unit: str = "image") -> AssessConfig:
+    """``unit``: what one example is (``image``, or ``volume`` for a 3D dataset), as reports name it."""
     return AssessConfig(n_boot=ev.n_boot, level=ev.ci_level, seed=seed, sensitivity_target=ev.sensitivity_target,
                         specificity_target=ev.specificity_target, temperature_scaling=ev.temperature_scaling,
-                        threshold=ev.threshold)
+                        threshold=ev.threshold, unit=unit)
 
 
 def predict_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
@@ -68,7 +69,7 @@ def score_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
     t0 = time.perf_counter()
     probs, labels, meta, loss = predict_split(folder, ds, split, cfg, device)
     seconds = time.perf_counter() - t0
-    card = {"task": ds.task, "labels": ds.labels, "positive_label": ds.positive_label, **ds.facts}
+    card = {"task": ds.task, "labels": ds.labels, "positive_label": ds.positive_label, "unit": ds.unit, **ds.facts}
     result = assess_card(card, labels, probs, ds.split(split).meta, cfg, val if split != "val" else (labels, probs))
     monitor = task_from_meta(meta).monitor
     metrics = {"dataset": ds.name, "split": split, **result.pop("metrics"), "loss": loss,
@@ -85,7 +86,7 @@ def assess_card(card: dict[str, Any], labels: np.ndarray, probs: np.ndarray, met
     patients and per-metadata subgroups when ``meta`` has them (own images), and the coarse level of
     ``eval.taxonomy``. Shared by evaluation, cross-validation (out-of-fold) and ensembles."""
     subgroups = {c: meta[c] for c in card.get("subgroup_columns", ()) if c in meta}
-    groups, acfg = meta.get("patient_id"), assess_config(cfg.eval, cfg.seed)
+    groups, acfg = meta.get("patient_id"), assess_config(cfg.eval, cfg.seed, card.get("unit", "image"))
     result = assess(labels, probs, card["task"], tuple(card["labels"]), positive_label=card.get("positive_label"),
                     val=val, groups=groups, subgroups=subgroups or None, cfg=acfg, heads=task_heads(card))
     if cfg.eval.taxonomy:
