@@ -170,9 +170,8 @@ def _with_duplicate_check(ds: ImageDataset, cfg: DataConfig, assignment: np.ndar
             hashes = None
     if hashes is None or len(hashes.get("content", ())) != len(split):
         images = [img for s in names for img in ds.splits[s].images]
-        volumes = ds.spatial_dims == 3
         hashes = {"content": [content_hash(a) for a in images],
-                  "perceptual": [None if volumes else str(perceptual_hash(a)) for a in images]}
+                  "perceptual": [None if ds.spatial_dims == 3 else str(perceptual_hash(a)) for a in images]}
         if cache is not None:
             try:
                 atomic_write_json(cache, hashes)
@@ -189,7 +188,8 @@ def _with_duplicate_check(ds: ImageDataset, cfg: DataConfig, assignment: np.ndar
     counts = {k: sum(leak.kind == k for leak in report.leaks) for k in ("duplicate", "near-duplicate")}
     policy = "published split" if assignment is None else "cross-validation folds"
     facts = {**ds.facts, "leakage": {"ok": report.ok, "leaks": len(report.leaks), "policy": policy,
-                                     **counts, "patients_checked": False}}
+                                     **counts, "patients_checked": False,
+                                     **({"near_duplicates_checked": False} if ds.spatial_dims == 3 else {})}}
     files = {**ds.files, "leakage.json": json.dumps(report.to_dict(), indent=2) + "\n"}
     return dataclasses.replace(ds, facts=facts, files=files)
 
