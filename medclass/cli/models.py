@@ -39,10 +39,10 @@ def _weights(source: str) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     cards = catalog()
-    rows = [[name, f"{c.get('spatial_dims', 2)}D", c["family"], _millions(c["params"]), c["min_input_size"],
+    rows = [[name, c["family"], _millions(c["params"]), c["min_input_size"], f"{c.get('spatial_dims', 2)}D",
              _weights(c["imagenet_weights"]), "cam, gradcam" if c["supports_cam"] else "gradcam", c["description"]]
             for name, c in sorted(cards.items()) if fnmatch.fnmatch(name, args.pattern)]
-    print(simple_table(["name", "dims", "family", "params", "min px", "ImageNet", "heatmaps", "description"], rows))
+    print(simple_table(["name", "family", "params", "min px", "dims", "ImageNet", "heatmaps", "description"], rows))
     print("params: 1 channel at the model's default input size, 2 classes. ImageNet: where "
           "`model.pretrained=imagenet` weights come from. dims: 2D models take images, 3D models volumes "
           "(the MedMNIST 3D datasets).")

@@ -36,7 +36,8 @@ def to_float(batch: torch.Tensor) -> torch.Tensor:
     if batch.ndim not in (4, 5):
         raise ValueError(f"to_float expects images (N, H, W, C) or volumes (N, D, H, W, C); got shape "
                          f"{tuple(batch.shape)}")
-    return batch.movedim(-1, 1).float().div_(255.0)
+    last = batch.ndim - 1  # explicit axes (not movedim(-1, 1)): ONNX export needs a non-negative permutation
+    return batch.permute(0, last, *range(1, last)).float().div_(255.0)
 
 
 class Normalizer:
