@@ -7,6 +7,8 @@ The workflows are imported on first use (PEP 562, as in :mod:`medclass`), so a c
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 from ..run_folder import RunFolder
@@ -30,3 +32,17 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+class _Package(types.ModuleType):
+    """Keeps a public name that is also a submodule's name (``train``) bound to the function: importing the
+    submodule directly (``from medclass.runs.train import prepare_training``) would otherwise rebind the
+    package's ``train`` to the module, and a later ``from medclass.runs import train`` would get the module."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _PUBLIC.get(name) == name and value.__name__ == f"{__name__}.{name}":
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
