@@ -68,7 +68,8 @@ def run_list(args: argparse.Namespace) -> int:
             for d in MEDMNIST.values()]
     print(simple_table(["name", "dims", "modality", "task", "classes", "ch", "train/val/test", "sizes", "licence"],
                        rows))
-    print("\n3D datasets are listed for completeness; medclass trains 2D images for now.")
+    print("\n3D datasets hold volumes (28 or 64 voxels a side) and train with a 3D model (`medclass models list`; "
+          "without --model: cnn3d_small).")
     return 0
 
 

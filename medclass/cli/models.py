@@ -39,12 +39,13 @@ def _weights(source: str) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     cards = catalog()
-    rows = [[name, c["family"], _millions(c["params"]), c["min_input_size"], _weights(c["imagenet_weights"]),
-             "cam, gradcam" if c["supports_cam"] else "gradcam", c["description"]]
+    rows = [[name, c["family"], _millions(c["params"]), c["min_input_size"], f"{c.get('spatial_dims', 2)}D",
+             _weights(c["imagenet_weights"]), "cam, gradcam" if c["supports_cam"] else "gradcam", c["description"]]
             for name, c in sorted(cards.items()) if fnmatch.fnmatch(name, args.pattern)]
-    print(simple_table(["name", "family", "params", "min px", "ImageNet", "heatmaps", "description"], rows))
+    print(simple_table(["name", "family", "params", "min px", "dims", "ImageNet", "heatmaps", "description"], rows))
     print("params: 1 channel at the model's default input size, 2 classes. ImageNet: where "
-          "`model.pretrained=imagenet` weights come from.")
+          "`model.pretrained=imagenet` weights come from. dims: 2D models take images, 3D models volumes "
+          "(the MedMNIST 3D datasets).")
     return 0
 
 
@@ -53,7 +54,8 @@ def run_info(args: argparse.Namespace) -> int:
     if args.name not in cards:
         raise ConfigError(f"Unknown model {args.name!r}.{did_you_mean(args.name, cards)} See `medclass models list`.")
     c = cards[args.name]
-    rows = [["family", c["family"]], ["description", c["description"]], ["reference", c["reference"]],
+    rows = [["family", c["family"]], ["input", "3D volumes" if c.get("spatial_dims", 2) == 3 else "2D images"],
+            ["description", c["description"]], ["reference", c["reference"]],
             ["parameters", f"{c['params']:,} at {c['input_size']} px x 1 channel; {c['params_224_rgb']:,} at 224 px "
                            f"x 3 channels (2 classes)"],
             ["default / min input", f"{c['input_size']} px / {c['min_input_size']} px"],

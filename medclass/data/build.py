@@ -154,6 +154,7 @@ def _with_duplicate_check(ds: ImageDataset, cfg: DataConfig, assignment: np.ndar
     Published splits are fixed, so leaks are reported (dataset.json, leakage.json, the report), never refused.
     Patients cannot be checked: MedMNIST files carry no patient ids. The result is cached per file. With
     ``assignment`` (cross-validation folds, one split name per image in file order) the folds are checked.
+    Volumes are checked for identical copies only (a perceptual hash is a 2D image's).
     """
     names = [s for s in ds.splits]
     split = [s for s in names for _ in range(len(ds.splits[s]))] if assignment is None else list(assignment)
@@ -169,14 +170,15 @@ def _with_duplicate_check(ds: ImageDataset, cfg: DataConfig, assignment: np.ndar
             hashes = None
     if hashes is None or len(hashes.get("content", ())) != len(split):
         images = [img for s in names for img in ds.splits[s].images]
-        hashes = {"content": [content_hash(a) for a in images], "perceptual": [str(perceptual_hash(a)) for a in images]}
+        hashes = {"content": [content_hash(a) for a in images],
+                  "perceptual": [None if ds.spatial_dims == 3 else str(perceptual_hash(a)) for a in images]}
         if cache is not None:
             try:
                 atomic_write_json(cache, hashes)
             except OSError:
                 pass
     report = check_leakage(split, patient_ids=None, content_hashes=hashes["content"],
-                           perceptual_hashes=[int(h) for h in hashes["perceptual"]], paths=paths,
+                           perceptual_hashes=[None if h is None else int(h) for h in hashes["perceptual"]], paths=paths,
                            rows=list(range(len(split))), near_duplicate_bits=cfg.near_duplicate_bits)
     if not report.ok:
         log.warning("%s: the %s share %d group(s) of identical or near-identical images; kept as "
@@ -186,7 +188,8 @@ def _with_duplicate_check(ds: ImageDataset, cfg: DataConfig, assignment: np.ndar
     counts = {k: sum(leak.kind == k for leak in report.leaks) for k in ("duplicate", "near-duplicate")}
     policy = "published split" if assignment is None else "cross-validation folds"
     facts = {**ds.facts, "leakage": {"ok": report.ok, "leaks": len(report.leaks), "policy": policy,
-                                     **counts, "patients_checked": False}}
+                                     **counts, "patients_checked": False,
+                                     **({"near_duplicates_checked": False} if ds.spatial_dims == 3 else {})}}
     files = {**ds.files, "leakage.json": json.dumps(report.to_dict(), indent=2) + "\n"}
     return dataclasses.replace(ds, facts=facts, files=files)
 

@@ -25,13 +25,13 @@ class BatchLoader:
     """Iterate over ``split`` in ``(images, labels)`` batches of float tensors.
 
     Args:
-        split: the images (uint8 ``(N, H, W, C)``) and labels.
+        split: the images (uint8 ``(N, H, W, C)``, or volumes ``(N, D, H, W, C)``) and labels.
         batch_size: images per batch.
         normalize: intensity normalisation applied after augmentation.
         shuffle: draw a new permutation from the epoch's generator each epoch.
         augment: ``fn(batch, generator)`` for training; ``None`` at evaluation.
         device: where batches are built.
-        channels_last: return NHWC-strided tensors (faster CPU convolutions).
+        channels_last: return NHWC-strided tensors (faster CPU convolutions); images only.
     """
 
     def __init__(self, split: ArraySplit, batch_size: int, normalize: Normalizer, *, shuffle: bool = False,
@@ -73,6 +73,6 @@ class BatchLoader:
             if self.augment is not None:
                 x = self.augment(x, generator)
             x = self.normalize(x)
-            if self.channels_last:
+            if self.channels_last and x.ndim == 4:  # NHWC is a 2D layout; volumes keep (N, C, D, H, W)
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, y.to(self.device, non_blocking=True)

@@ -18,6 +18,12 @@ models use the same object, saved in the run folder (``preprocessing.json``) and
 model is applied to new patients' images exactly as it was trained. ``expected`` records what the training
 files were (DICOM modalities and photometric interpretations, file kinds) so that a file of another kind is
 named in a warning rather than silently scored.
+
+Volumes (``spatial_dims=3``, the MedMNIST 3D subsets) take the same three steps with the 3D readers and
+preprocessing: a NIfTI file, a DICOM series folder or a multi-frame DICOM file is read whole
+(:func:`medclass.data.series.read_any_volume`) and preprocessed to a uint8 ``(size, size, size, channels)``
+cube (:func:`medclass.transforms.volume.preprocess_volume`); batches ``(N, D, H, W, C)`` become
+``(N, C, D, H, W)`` tensors.
 """
 
 from __future__ import annotations
@@ -36,8 +42,10 @@ from ..config import PreprocessConfig, config_from_dict, config_to_dict
 from ..errors import DataError
 from ..transforms.intensity import Normalizer, to_float
 from ..transforms.preprocess import preprocess, resolve_steps
+from ..transforms.volume import preprocess_volume
 from .images import pil_to_array
 from .readers import Decoded, read_file
+from .series import read_any_volume
 
 __all__ = ["InputPipeline", "FORMAT"]
 
@@ -56,6 +64,7 @@ class InputPipeline:
         slice_axis: NIfTI volumes: the RAS axis sliced (0 sagittal, 1 coronal, 2 axial).
         normalize: the normaliser's description (:meth:`Normalizer.to_meta`), measured on the training split.
         expected: facts about the training files (``sources``, ``modalities``, ``photometric``).
+        spatial_dims: 2 for images, 3 for volumes (``size`` is then the side of a cube).
     """
 
     size: int
@@ -65,6 +74,7 @@ class InputPipeline:
     slice_axis: int = 2
     normalize: dict[str, Any] = field(default_factory=lambda: {"kind": "fixed", "mean": [0.5], "std": [0.5]})
     expected: dict[str, Any] = field(default_factory=dict)
+    spatial_dims: int = 2
 
     # --- steps 1 and 2: file -> uint8 image ---------------------------------------------------------
 
@@ -79,6 +89,10 @@ class InputPipeline:
 
     def load(self, path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
         """Steps 1 and 2 for a file: ``(image, warnings)``, the warnings naming what differs from training."""
+        if self.spatial_dims == 3:
+            volume, facts = read_any_volume(path)
+            return preprocess_volume(volume, facts, self.preprocess, self.size, channels=self.channels,
+                                     where=str(path)), []
         dec = self.read(path)
         return self.to_image(dec, str(path)), self.check(dec, str(path))
 
@@ -88,6 +102,8 @@ class InputPipeline:
         The array is taken as the pixels of an 8-bit (uint8) or 16-bit (uint16) image file, so it is
         preprocessed exactly as a PNG with those pixels would be.
         """
+        if self.spatial_dims == 3:
+            return self._volume_from_array(np.asarray(image), where)
         if isinstance(image, Image.Image):
             image = pil_to_array(image, where)
         a = np.asarray(image)
@@ -105,6 +121,24 @@ class InputPipeline:
         bits = 8 if a.dtype == np.uint8 else 16
         dec = Decoded(a.astype(np.float32), "image", None, False, None, bits, (0.0, float(2 ** bits - 1)), 1)
         return self.to_image(dec, where)
+
+    def _volume_from_array(self, a: np.ndarray, where: str) -> np.ndarray:
+        """A uint8 / uint16 volume ``(D, H, W)`` or ``(D, H, W, C)``; a uint8 one already at the trained shape (as
+        the MedMNIST 3D arrays are) is used as it is, anything else goes through the 3D preprocessing."""
+        if a.dtype not in (np.uint8, np.uint16):
+            raise DataError(f"{where}: a volume array must hold uint8 (0-255) or uint16 voxels; got dtype {a.dtype}. "
+                            f"Pass the file itself (NIfTI, DICOM series), or convert the array.")
+        if a.ndim == 3:
+            a = a[..., None]
+        if a.ndim != 4 or a.shape[-1] not in (1, 3):
+            raise DataError(f"{where}: expected a (D, H, W) or (D, H, W, 1|3) volume; got shape {a.shape}.")
+        if a.dtype == np.uint8 and a.shape == (self.size,) * 3 + (self.channels or a.shape[-1],):
+            return np.ascontiguousarray(a)
+        if a.shape[-1] == 3:
+            raise DataError(f"{where}: a 3-channel volume of shape {a.shape} cannot be resized; give a (D, H, W) "
+                            f"volume or one of {self.size}x{self.size}x{self.size}.")
+        return preprocess_volume(a[..., 0], {"value_range": (0.0, 255.0)} if a.dtype == np.uint8 else {},
+                                 self.preprocess, self.size, channels=self.channels, where=where)
 
     def check(self, decoded: Decoded, where: str) -> list[str]:
         """Warnings for a file unlike the training files: another kind, DICOM modality or photometric
@@ -128,10 +162,11 @@ class InputPipeline:
 
     def to_tensor(self, batch: np.ndarray | torch.Tensor, device: torch.device | str = "cpu",
                   channels_last: bool = False) -> torch.Tensor:
-        """A uint8 ``(N, size, size, C)`` batch as the normalised float ``(N, C, size, size)`` tensor (step 3)."""
+        """A uint8 ``(N, size, size, C)`` batch as the normalised float ``(N, C, size, size)`` tensor (step 3);
+        volumes ``(N, D, H, W, C)`` as ``(N, C, D, H, W)`` (``channels_last`` applies to images only)."""
         x = torch.as_tensor(np.ascontiguousarray(batch) if isinstance(batch, np.ndarray) else batch)
         x = self.normalizer(to_float(x.to(device)))
-        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+        return x.contiguous(memory_format=torch.channels_last) if channels_last and x.ndim == 4 else x
 
     # --- building and saving ------------------------------------------------------------------------
 
@@ -141,13 +176,15 @@ class InputPipeline:
 
     def describe(self) -> str:
         """One line for logs, reports and model cards."""
-        return (f"{resolve_steps(self.preprocess).describe()} to {self.size}x{self.size}x{self.channels or '?'}, "
+        side = "x".join([str(self.size)] * self.spatial_dims)
+        return (f"{resolve_steps(self.preprocess).describe()} to {side}x{self.channels or '?'}, "
                 f"normalised {self.normalize.get('kind', 'fixed')}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "size": self.size, "channels": self.channels,
                 "preprocess": config_to_dict(self.preprocess), "frame": self.frame, "slice_axis": self.slice_axis,
-                "normalize": self.normalize, "expected": self.expected}
+                "normalize": self.normalize, "expected": self.expected,
+                **({"spatial_dims": 3} if self.spatial_dims == 3 else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InputPipeline:
@@ -157,7 +194,7 @@ class InputPipeline:
         return cls(size=int(d["size"]), channels=d["channels"], frame=str(d.get("frame", "middle")),
                    preprocess=config_from_dict(d.get("preprocess", {}), PreprocessConfig, prefix="preprocess."),
                    slice_axis=int(d.get("slice_axis", 2)), normalize=dict(d["normalize"]),
-                   expected=dict(d.get("expected", {})))
+                   expected=dict(d.get("expected", {})), spatial_dims=int(d.get("spatial_dims", 2)))
 
     @classmethod
     def from_checkpoint_meta(cls, meta: dict[str, Any]) -> InputPipeline:

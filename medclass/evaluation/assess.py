@@ -58,6 +58,7 @@ class AssessConfig:
     specificity_target: float = 0.95
     temperature_scaling: bool = False
     threshold: float = 0.5  # MedMNIST's accuracy threshold on the class-1 probability
+    unit: str = "image"  # what one example is (image, volume): the bootstrap's unit when there are no patient ids
 
 
 def weighted_metric_functions(y: np.ndarray, proba: np.ndarray, task: str, positive: int, threshold: float) -> dict:
@@ -106,7 +107,7 @@ def assess(y: np.ndarray, proba: np.ndarray, task: str, labels: tuple[str, ...],
     fns = kind.weighted_metrics(y, proba, pos, cfg.threshold)
     out["intervals"] = bootstrap(fns, len(y), cfg.n_boot, cfg.level, cfg.seed, groups)
     out["bootstrap"] = {"replicates": cfg.n_boot, "level": cfg.level, "seed": cfg.seed, "method": "percentile",
-                        "unit": "patient" if groups is not None else "image",
+                        "unit": "patient" if groups is not None else cfg.unit,
                         "n_units": int(len(np.unique(groups))) if groups is not None else int(len(y))}
     found = split_warnings(kind.class_support(y, labels), out["intervals"], out["bootstrap"]["n_units"],
                            out["bootstrap"]["unit"])

@@ -105,6 +105,7 @@ def build_report(run_dir: str | os.PathLike, split: str = "test", out: str | os.
         "header": _header(folder, cfg, status, card),
         "nav": nav[:2] + [("model-selection", "model selection")] + nav[2:] if auto else nav,
         "auto": auto,
+        "unit": card.get("unit", "image"),  # what one example is: image, or volume (3D datasets)
         "summary": _summary(m, split, names),
         "intended": _intended_use(card, split),
         "data_card": _data_card(card),
@@ -198,7 +199,8 @@ def _intended_use(card: dict, split: str) -> dict:
     channels = card.get("channels")
     colour = {1: "greyscale (1 channel)", 3: "colour (3 channels)"}.get(channels, f"{channels} channels")
     splits = [{"name": s, "n": c["n"]} for s, c in card["splits"].items()]
-    return {"resolution": f"{size} × {size} pixels" if size else "unknown", "colour": colour,
+    side = f"{size} × {size} × {size} voxels" if card.get("spatial_dims") == 3 else f"{size} × {size} pixels"
+    return {"resolution": side if size else "unknown", "colour": colour,
             "dataset": info.title if info else card["name"], "modality": info.modality if info else None,
             "medmnist": info is not None, "splits": splits, "split": split, "source": card.get("source") or None,
             "licence": card.get("license") or "unknown",

@@ -33,6 +33,7 @@ from ..training.inference import predict_proba
 from ..training.losses import build_loss
 from ..utils.io import atomic_write_json
 from .environment import resolve_device
+from .volumes import use_channels_last
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,11 @@ __all__ = ["evaluate_run", "score_split", "evaluate_predictions", "assess_config
            "task_heads"]
 
 
-def assess_config(ev: EvalConfig, seed: int = 0) -> AssessConfig:
+def assess_config(ev: EvalConfig, seed: int = 0, unit: str = "image") -> AssessConfig:
+    """``unit``: what one example is (``image``, or ``volume`` for a 3D dataset), as reports name it."""
     return AssessConfig(n_boot=ev.n_boot, level=ev.ci_level, seed=seed, sensitivity_target=ev.sensitivity_target,
                         specificity_target=ev.specificity_target, temperature_scaling=ev.temperature_scaling,
-                        threshold=ev.threshold)
+                        threshold=ev.threshold, unit=unit)
 
 
 def predict_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
@@ -52,8 +54,7 @@ def predict_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfi
     state, meta = load_weights(folder.best_weights)
     model = build_model(meta).to(device)
     model.load_state_dict(state)
-    if cfg.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = use_channels_last(model, cfg.train.channels_last, ds.spatial_dims)
     loader = BatchLoader(ds.split(split), cfg.eval.batch_size, InputPipeline.from_checkpoint_meta(meta).normalizer,
                          device=device,
                          channels_last=cfg.train.channels_last)
@@ -69,7 +70,7 @@ def score_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
     t0 = time.perf_counter()
     probs, labels, meta, loss = predict_split(folder, ds, split, cfg, device)
     seconds = time.perf_counter() - t0
-    card = {"task": ds.task, "labels": ds.labels, "positive_label": ds.positive_label, **ds.facts}
+    card = {"task": ds.task, "labels": ds.labels, "positive_label": ds.positive_label, "unit": ds.unit, **ds.facts}
     result = assess_card(card, labels, probs, ds.split(split).meta, cfg, val if split != "val" else (labels, probs))
     if cfg.eval.label_shift != "none" and split != "val" and val is not None:
         result["label_shift"] = label_shift_block(card, labels, probs, ds.split(split).meta, cfg, val)
@@ -88,7 +89,7 @@ def assess_card(card: dict[str, Any], labels: np.ndarray, probs: np.ndarray, met
     patients and per-metadata subgroups when ``meta`` has them (own images), and the coarse level of
     ``eval.taxonomy``. Shared by evaluation, cross-validation (out-of-fold) and ensembles."""
     subgroups = {c: meta[c] for c in card.get("subgroup_columns", ()) if c in meta}
-    groups, acfg = meta.get("patient_id"), assess_config(cfg.eval, cfg.seed)
+    groups, acfg = meta.get("patient_id"), assess_config(cfg.eval, cfg.seed, card.get("unit", "image"))
     result = assess(labels, probs, card["task"], tuple(card["labels"]), positive_label=card.get("positive_label"),
                     val=val, groups=groups, subgroups=subgroups or None, cfg=acfg, heads=task_heads(card))
     if cfg.eval.taxonomy:

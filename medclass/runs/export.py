@@ -105,7 +105,7 @@ class ExportWrapper(nn.Module):
         x = self.normalizer(to_float(image))
         p = self.probabilities(self.model(x))
         if self.tta:
-            p = (p + self.probabilities(self.model(x.flip(3)))) / 2
+            p = (p + self.probabilities(self.model(x.flip(-1)))) / 2
         return p
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,11 @@ negative no region raises the positive score, so the positive-class map is empty
 are detected and captioned, and for every image predicted as another class than the one explained, the
 map toward the predicted class is drawn beside it. The report reads the result with
 :func:`medclass.reports.gallery.load_gallery`.
+
+Volumes (a 3D model's run) are explained by :func:`medclass.interpret.volume.volume_heatmaps`, and each
+volume is drawn as axial, coronal and sagittal slices through the hottest point of its map
+(:func:`medclass.reports.volume_figures.orthogonal_montage`): the map toward the explained class, or toward the
+predicted class when the first is empty.
 """
 
 from __future__ import annotations
@@ -29,10 +34,12 @@ from ..data.build import build_dataset
 from ..errors import ConfigError, RunFolderError
 from ..evaluation.kinds import get_kind
 from ..interpret import compute_heatmaps
+from ..interpret.volume import volume_heatmaps
 from ..models import get_model_card
 from ..reports import figures
 from ..reports._render import render
 from ..reports.gallery import GALLERY_FORMAT, embedded, is_blank
+from ..reports.volume_figures import orthogonal_montage
 from ..reports.wording import display_label
 from ..run_folder import RunFolder, load_run_config, read_predictions
 from ..utils.io import atomic_write_bytes, atomic_write_text
@@ -53,6 +60,8 @@ def heatmaps_for(model: TrainedModel, batch: np.ndarray, method: str, class_idx:
         raise ConfigError(f"CAM needs a network that ends in global average pooling and one linear layer; "
                           f"{card.name} does not (its classifier is not applied to each position of "
                           f"{card.cam_layer}). Use --method gradcam, gradcam++ or occlusion.")
+    if card.spatial_dims == 3:
+        return volume_heatmaps(model.model, model.to_tensor(batch), card, method, class_idx, target_layer=layer)
     return compute_heatmaps(model.model, model.to_tensor(batch), method, class_idx,
                             target_layer=layer or card.cam_layer, classifier=card.classifier)
 
@@ -151,7 +160,13 @@ def _draw(out: Path, split: str, i: int, image, m, m_other, y, p, kind, labels, 
         if m_other is not None:
             toward = labels[int(predicted[i])]
             panels.append((m_other, toward, f"{name} toward\n{toward} (predicted)", is_blank(m_other)))
-    png = figures.heatmap_panels(image, [(hm, title, blank) for hm, _, title, blank in panels])
+    if np.ndim(image) == 4:  # a volume (D, H, W, C): one montage through the hottest point of one map
+        panels = [next((pn for pn in panels if not pn[3]), panels[0])]
+        hm, _, title, blank = panels[0]
+        png = orthogonal_montage(image, hm, f"#{i}: {title.replace(chr(10), ' ')}",
+                                 point=tuple(s // 2 for s in hm.shape) if blank else None)
+    else:
+        png = figures.heatmap_panels(image, [(hm, title, blank) for hm, _, title, blank in panels])
     rel = f"gallery/{split}_{i}.png"
     atomic_write_bytes(out / rel, png)
     maps = [{"toward": toward, "blank": blank} for _, toward, _, blank in panels]

@@ -28,6 +28,7 @@ from ..run_folder import RunFolder
 from ..tasks import Task, task_from_meta
 from ..training.inference import predict_proba
 from ..utils.text import natural_key
+from .volumes import use_channels_last
 
 __all__ = ["Predictor", "TrainedModel", "Prepared", "load_run", "prepare_images", "expand_inputs",
            "read_predict_manifest"]
@@ -72,8 +73,9 @@ class Predictor:
         """Files, PIL images or arrays as the uint8 batch the model expects, through the run's pipeline.
 
         A 4-D array is a batch ``(N, H, W, C)``; a 3-D array with a last axis of 1, 3 or 4 one image; any other
-        3-D array a batch of grey images ``(N, H, W)``. An input that cannot be used is a :class:`DataError`
-        naming it, or with ``skip_bad`` is left out and listed in :attr:`Prepared.bad`.
+        3-D array a batch of grey images ``(N, H, W)``. For a volume model, a 3-D array (or 4-D with a last axis
+        of 1 or 3) is one volume, a 5-D array or any other 4-D array a batch. An input that cannot be used is a
+        :class:`DataError` naming it, or with ``skip_bad`` is left out and listed in :attr:`Prepared.bad`.
         """
         return prepare_images(self.pipeline_, images, skip_bad=skip_bad, progress=progress)
 
@@ -122,8 +124,8 @@ class TrainedModel(Predictor):
                  tta: bool = False, threshold: float = 0.5, channels_last: bool = False):
         self.device = torch.device(device)
         self.channels_last = channels_last
-        model = model.eval().to(self.device)
-        self.model = model.to(memory_format=torch.channels_last) if channels_last else model
+        self.pipeline_ = InputPipeline.from_checkpoint_meta(meta)
+        self.model = use_channels_last(model.eval().to(self.device), channels_last, self.pipeline_.spatial_dims)
         self.meta_ = meta
         self.tta = tta
         self.threshold = threshold
@@ -131,7 +133,6 @@ class TrainedModel(Predictor):
         self.task_ = meta["task"]
         self.input_size_ = int(meta["input_size"])
         self.in_chans_ = int(meta["in_chans"])
-        self.pipeline_ = InputPipeline.from_checkpoint_meta(meta)
         self._task = task_from_meta(meta)
 
     # --- inputs -------------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ def prepare_images(pipeline: InputPipeline, images: ImageLike | Sequence[ImageLi
     The one implementation behind :meth:`TrainedModel.prepare_many` and the exported models of
     :mod:`medclass.runs.export`, so both prepare an input identically.
     """
-    items = _as_items(images)
+    items = _as_items(images, pipeline.spatial_dims)
     out, kept, bad, warnings = [], [], [], []
     for i, (item, name) in enumerate(items):
         try:
@@ -189,15 +190,23 @@ def prepare_images(pipeline: InputPipeline, images: ImageLike | Sequence[ImageLi
         if progress is not None:
             progress(i + 1, len(items))
     size = pipeline.size
-    batch = np.stack(out) if out else np.zeros((0, size, size, pipeline.channels or 1), np.uint8)
+    empty = (0, *(size,) * pipeline.spatial_dims, pipeline.channels or 1)
+    batch = np.stack(out) if out else np.zeros(empty, np.uint8)
     for w in warnings:
         log.warning("%s", w)
     return Prepared(batch, kept, [n for _, n in items], bad, warnings)
 
 
-def _as_items(images: ImageLike | Sequence[ImageLike]) -> list[tuple[Any, str]]:
+def _as_items(images: ImageLike | Sequence[ImageLike], spatial_dims: int = 2) -> list[tuple[Any, str]]:
     if isinstance(images, (str, os.PathLike, Image.Image)):
         images = [images]
+    if isinstance(images, np.ndarray) and spatial_dims == 3:  # (N, D, H, W[, C]) a batch, (D, H, W) one volume
+        if images.ndim == 5 or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
+            return [(v, f"images[{i}]") for i, v in enumerate(images)]
+        if images.ndim in (3, 4):
+            return [(images, "volume")]
+        raise DataError(f"Cannot interpret an array of shape {images.shape} as volumes: give (D, H, W), "
+                        f"(D, H, W, C) or a batch (N, D, H, W[, C]).")
     if isinstance(images, np.ndarray):
         if images.ndim == 4 or (images.ndim == 3 and images.shape[-1] not in (1, 3, 4)):
             return [(im, f"images[{i}]") for i, im in enumerate(images)]

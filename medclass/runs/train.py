@@ -47,9 +47,11 @@ from ..training import (
     seed_everything,
 )
 from ..transforms import BatchAugment, build_normalizer
+from ..transforms.augment3d import BatchAugment3D
 from ..utils.io import atomic_write_json, atomic_write_text, atomic_write_yaml
 from .environment import collect_environment, resolve_device
 from .evaluate import score_split
+from .volumes import match_model, use_channels_last
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ def prepare_training(cfg: RunConfig, folder: RunFolder | None, callbacks: Sequen
     device = resolve_device(t.device)
     ds = build_dataset(cfg.data, progress=download_progress, decode_progress=decode_progress,
                        run_dir=folder.path if resuming and folder is not None else None)
+    cfg = match_model(cfg, ds.spatial_dims, ds.name)  # volumes: a 3D model (the default one when none was chosen)
     if len(cfg.data.mean) not in (1, ds.channels):
         raise ConfigError(f"data.mean has {len(cfg.data.mean)} values but {ds.name} images have {ds.channels} "
                           f"channel(s). Give 1 value or {ds.channels}.")
@@ -115,7 +118,7 @@ def prepare_training(cfg: RunConfig, folder: RunFolder | None, callbacks: Sequen
     train_images = ds.split("train").images
     pipeline = ds.pipeline.with_(normalize=norm.to_meta(), expected={
         **ds.pipeline.expected, "intensity": intensity_statistics(train_images),
-        **({} if "size" in ds.pipeline.expected else
+        **({} if "size" in ds.pipeline.expected or ds.spatial_dims == 3 else
            {"size": size_summary([train_images.shape[1:3]] * len(train_images), [])})})
     task = dataset_task(cfg, ds)
     meta = run_metadata(cfg, ds, pipeline, task)
@@ -125,10 +128,10 @@ def prepare_training(cfg: RunConfig, folder: RunFolder | None, callbacks: Sequen
         report = load_pretrained(model, cfg.model.name, cfg.model.pretrained, in_chans=ds.channels,
                                  num_classes=meta["num_classes"])
         meta["initial_weights"] = {"source": str(cfg.model.pretrained), "summary": report.summary()}
-    model = model.to(device)
-    if t.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    augment = BatchAugment(t.augment) if t.augment.enabled else None
+    model = use_channels_last(model.to(device), t.channels_last, ds.spatial_dims)
+    augment = None
+    if t.augment.enabled:
+        augment = BatchAugment3D(t.augment) if ds.spatial_dims == 3 else BatchAugment(t.augment)
     train_loader = BatchLoader(ds.split("train"), t.batch_size, pipeline.normalizer, shuffle=True, augment=augment,
                                device=device, channels_last=t.channels_last)
     val_loader = BatchLoader(ds.split("val"), cfg.eval.batch_size, pipeline.normalizer, device=device,
@@ -254,7 +257,7 @@ def train(cfg: RunConfig, out: str | os.PathLike, *, overwrite: bool = False, ca
         out.mkdir(parents=True, exist_ok=True)
         with folder.lock("train"):
             folder.create(overwrite=overwrite)
-            atomic_write_yaml(folder.config, config_to_dict(cfg))
+            atomic_write_yaml(folder.config, config_to_dict(setup.cfg))  # as trained (a volume's default model)
             atomic_write_json(folder.preprocessing, setup.pipeline.to_dict())
             atomic_write_json(folder.environment, collect_environment(setup.device, cfg.seed))
             atomic_write_json(folder.dataset_card, setup.dataset.describe())

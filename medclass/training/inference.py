@@ -18,7 +18,8 @@ def predict_proba(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.
                   tta: bool = False, loss_fn: nn.Module | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Probabilities ``(n, n_outputs)``, labels and mean loss over ``batches`` (model in eval mode).
 
-    With ``tta`` the probabilities are averaged over each image and its left-right mirror.
+    With ``tta`` the probabilities are averaged over each image (or volume) and its mirror along the last axis (W,
+    left-right).
     The loss is NaN when ``loss_fn`` is not given.
     """
     was_training = model.training
@@ -31,7 +32,7 @@ def predict_proba(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.
                 loss_sum += float(loss_fn(logits, task.target(y))) * len(y)
             p = task.probabilities(logits)
             if tta:
-                p = (p + task.probabilities(model(x.flip(3)))) / 2
+                p = (p + task.probabilities(model(x.flip(-1)))) / 2
             probs.append(p.float().cpu())
             labels.append(y.cpu())
             n += len(y)

@@ -39,12 +39,10 @@ def test_load_npz_errors(tmp_path):
         load_npz(tmp_path / "short.npz")
 
 
-def test_split_lookup_and_3d_refused(tmp_path):
+def test_split_lookup(tmp_path):
     ds = load_npz(make_npz(tmp_path / "a.npz"))
     with pytest.raises(ConfigError, match="no 'valid' split. Available: train, val, test"):
         ds.split("valid")
-    with pytest.raises(ConfigError, match="3D volumes"):
-        load_dataset("organmnist3d")
 
 
 @needs_real_data
