@@ -57,6 +57,9 @@ def bbse_priors(y_val: np.ndarray, proba_val: np.ndarray, proba_new: np.ndarray)
     mu = np.bincount(pred_new, minlength=k) / len(pred_new)
     weights = np.clip(np.linalg.solve(joint, mu), 0.0, None)  # w_j = p_new(y=j) / p_val(y=j)
     prior = weights * np.bincount(y_val, minlength=k) / len(y_val)
+    if prior.sum() <= 0:
+        raise ConfigError("Black-box shift estimation found no consistent class balance for these images (every "
+                          "estimated weight was negative); use --label-shift em instead.")
     return prior / prior.sum()
 
 
