@@ -38,8 +38,11 @@ def match_model(cfg: RunConfig, spatial_dims: int, dataset: str) -> RunConfig:
     if dims == spatial_dims:
         return cfg
     if spatial_dims == 3 and m.name == _DEFAULT_2D and m.width is None and not m.pretrained:
-        log.info("%s holds volumes: training the 3D default %s (width %d) instead of the 2D default %s; "
-                 "choose another with --model", dataset, VOLUME_MODEL["name"], VOLUME_MODEL["width"], m.name)
+        # a warning, not info: `--model resnet9` given on purpose looks the same as no --model (the config cannot
+        # tell them apart), so the substitution is always said where the user sees it
+        log.warning("%s holds volumes and %s takes 2D images: training the 3D default %s (width %d) instead; "
+                    "choose another 3D model with --model (medclass models list)", dataset, m.name,
+                    VOLUME_MODEL["name"], VOLUME_MODEL["width"])
         return replace(cfg, model=dataclasses.replace(m, **VOLUME_MODEL))
     if spatial_dims == 3:
         raise ConfigError(f"model.name={m.name} is a 2D model but {dataset} holds 3D volumes. Choose a 3D model "

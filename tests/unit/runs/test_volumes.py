@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -123,13 +124,17 @@ def test_mismatch_is_refused_before_the_run_folder_exists(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_default_model_recorded_in_config(tmp_path):
+def test_default_model_recorded_in_config(tmp_path, caplog):
     path = make_volume_npz(tmp_path / "v.npz", n=(8, 4, 4), side=8)
     cfg = config_from_dict({"data": {"dataset": str(path)}, "train": {"epochs": 1, "batch_size": 8},
                             "eval": {"n_boot": 100}})
-    run = train(cfg, tmp_path / "run")
+    with caplog.at_level(logging.WARNING, logger="medclass.runs.volumes"):
+        run = train(cfg, tmp_path / "run")
     text = (run.path / "config.yaml").read_text()
     assert "name: cnn3d_small" in text and "width: 8" in text
+    # the substitution is said out loud: an explicit --model resnet9 looks the same as no --model
+    assert any("resnet9 takes 2D images: training the 3D default cnn3d_small" in r.getMessage()
+               for r in caplog.records)
 
 
 REAL = next((d for d in (os.environ.get("MEDCLASS_DATA"), SHARED_DATA)
