@@ -158,7 +158,7 @@ def markdown(rows: list[dict], a: dict, machine: str) -> str:
     for c in a["candidates"]:
         cells = [f"{a['score'][f'{c}|{d}']:.4f} ({a['loss'][f'{c}|{d}']:+.4f})" for d in ds]
         mean = statistics.mean(a["score"][f"{c}|{d}"] for d in ds)
-        mark = " **(default)**" if c == a["default"] else ""
+        mark = " **(chosen)**" if c == a["default"] else ""
         lines.append(f"| `{c}`{mark} | " + " | ".join(cells) + f" | {a['worst_case_loss'][c]:.4f} | {mean:.4f} |")
     lines += ["", "Each cell: score (loss). Leave-one-dataset-out: the candidate with the smallest worst-case loss "
                   "on the other datasets, and what it loses on the held-out one.", "",
