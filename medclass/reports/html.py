@@ -453,16 +453,10 @@ def _external_calibration(cal: dict | None) -> dict | None:
     positives as a whole number, and points that share a threshold on one row (as in the operating-points table)."""
     if not cal:
         return None
-    rows: list[dict] = []
-    for r in cal["at_operating_points"]:
-        same = next((x for x in rows if x["threshold"] == r["threshold"]), None)
-        name = OPERATING_POINT_NAMES.get(r["operating_point"], r["operating_point"])
-        if same:
-            same["name"] += f" = {name}"
-            continue
-        rows.append({"name": name, "threshold": r["threshold"], "called": f"{r['called_positive']} of {r['n']}",
-                     "observed": r["observed_positive"], "val_called": pct(r.get("val_called_positive_rate"), 1),
-                     "val_observed": pct(r.get("val_observed_positive_rate"), 1)})
+    groups = _merged_points([{**r, "name": r["operating_point"]} for r in cal["at_operating_points"]])
+    rows = [{"name": r["label"], "threshold": r["threshold"], "called": f"{r['called_positive']} of {r['n']}",
+             "observed": r["observed_positive"], "val_called": pct(r.get("val_called_positive_rate"), 1),
+             "val_observed": pct(r.get("val_observed_positive_rate"), 1)} for r in (g["point"] for g in groups)]
     return {"mean": pct(cal.get("mean_predicted_probability"), 1), "observed": pct(cal.get("observed_prevalence"), 1),
             "expected": f"{cal['expected_positives']:.0f}", "observed_n": cal.get("observed_positives"), "rows": rows}
 
