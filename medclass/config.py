@@ -114,6 +114,12 @@ class DataConfig:
     label_columns: tuple[str, ...] = _f(("label",), "manifest label column; several 0/1 columns for multi-label")
     patient_column: str = _f("patient_id", "manifest column with the patient (or scan) id; rows sharing it stay "
                                            "in one split")
+    case_column: str = _f("case_id", "manifest column whose rows form one case (the views or slices of one study, "
+                                     "classified together); absent from the manifest: each row is one example")
+    view_column: str = _f("view", "with cases: manifest column naming each row's view (frontal, lateral, CC, MLO)")
+    views: tuple[str, ...] = _f((), "with cases: the views every case holds, in this order (a case lacking one, or a "
+                                    "view not listed, is an error); unset: the view column's values, sorted; no "
+                                    "view column: a case's rows are slices, in path order")
     classes: tuple[str, ...] = _f((), "class names in order; unset: sorted values of the label column")
     task: str | None = _f(None, "binary, multiclass, multilabel (several 0/1 columns), ordinal (grades in the "
                                 "order of data.classes), regression (a numeric column) or multitask (several class "
@@ -182,6 +188,12 @@ class ModelConfig:
     head: str = _f("auto", "output head: auto (the task's: softmax per class, sigmoid per label, one value for "
                            "regression) or coral (ordinal tasks: rank-consistent cumulative logits, Cao et al. 2020)",
                    choices=("auto", "coral"))
+    fusion: str = _f("auto", "cases of several images: how the per-image features become one: concat (in view "
+                             "order, then a hidden layer, so the combination of views counts), mean, max or attn "
+                             "(gated attention; these three ignore the order); auto: concat for named views, attn "
+                             "for slices", choices=("auto", "concat", "mean", "max", "attn"))
+    view_encoder: str = _f("shared", "cases: one network for every view (shared) or one per view (per-view)",
+                           choices=("shared", "per-view"))
     pretrained: str | None = _f(None, "initial weights: imagenet (torchvision/timm weights; downloaded when online "
                                       "or found in their cache), a weights file (.safetensors/.pth), or a medclass "
                                       "run folder to fine-tune from; unset: random initialisation")

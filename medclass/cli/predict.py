@@ -50,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.inputs and not args.manifest:
         raise ConfigError("Nothing to predict: give image files or folders, or --manifest CSV.")
     model = _load(args)
+    views = model.pipeline_.views
+    if views:
+        raise ConfigError(f"{args.run_dir} classifies cases of {len(views)} images ({', '.join(views)}), not single "
+                          f"files. Score a manifest of cases (with its case and view columns) with `medclass "
+                          f"evaluate {args.run_dir} --manifest cases.csv`, or pass each case's files to "
+                          f"medclass.load_run(...).predict_proba([{{view: file, ...}}, ...]) in Python.")
     labels, columns = None, {}
     if args.manifest:
         if args.inputs:

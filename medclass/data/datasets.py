@@ -3,9 +3,10 @@
 A :class:`ImageDataset` holds one :class:`ArraySplit` per split (``train``, ``val``, ``test``), each a
 ``uint8`` array of shape ``(N, H, W, C)`` plus integer labels, and the facts a model and a report need
 (task, label names, channels, licence, citation). Volumes (the MedMNIST 3D subsets, ``spatial_dims=3``) are
-``(N, D, H, W, C)``: the channel axis stays last, as for images. The arrays stay ``uint8`` in memory, four times
-smaller than float32; batches are converted to float only when they are drawn (see
-:mod:`medclass.data.loader`).
+``(N, D, H, W, C)``: the channel axis stays last, as for images. Cases of several images (a manifest's
+``case_id``, :mod:`medclass.data.cases`) are ``(N, V, H, W, C)`` with the view names in ``views``. The arrays
+stay ``uint8`` in memory, four times smaller than float32; batches are converted to float only when they are
+drawn (see :mod:`medclass.data.loader`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class ImageDataset:
     facts: dict = field(default_factory=dict)  # extra facts for dataset.json (preprocessing, leakage summary)
     pipeline: InputPipeline | None = None  # how a file becomes one of these images (None: size/channels only)
     spatial_dims: int = 2  # 2: images (N, H, W, C); 3: volumes (N, D, H, W, C)
+    views: tuple[str, ...] = ()  # cases of several images (N, V, H, W, C), in this view order (medclass.data.cases)
 
     def __post_init__(self):
         if self.pipeline is None:  # published arrays: files are only cropped, resized and converted to them
@@ -77,8 +79,8 @@ class ImageDataset:
 
     @property
     def unit(self) -> str:
-        """What one sample is called in reports: ``image`` or ``volume``."""
-        return "volume" if self.spatial_dims == 3 else "image"
+        """What one sample is called in reports: ``image``, ``volume`` or ``case`` (several images)."""
+        return "case" if self.views else "volume" if self.spatial_dims == 3 else "image"
 
     @property
     def kind(self) -> TaskKind:
@@ -102,7 +104,8 @@ class ImageDataset:
         return {"name": self.name, "task": self.task, "labels": list(self.labels), "channels": self.channels,
                 "size": self.size, "license": self.license, "citation": self.citation, "source": self.source,
                 "positive_label": self.positive_label, "path": self.path, "splits": counts,
-                **({"spatial_dims": 3, "unit": "volume"} if self.spatial_dims == 3 else {}), **self.facts}
+                **({"spatial_dims": 3, "unit": "volume"} if self.spatial_dims == 3 else {}),
+                **({"unit": "case", "views": list(self.views)} if self.views else {}), **self.facts}
 
 
 def load_dataset(name: str, size: int = 28, data_dir: str | os.PathLike | None = None, download: bool = True,

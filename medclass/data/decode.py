@@ -33,7 +33,7 @@ __all__ = ["DecodedManifest", "decode_manifest", "decoding_pipeline"]
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # bump when decoding or preprocessing changes what a cached array holds
+CACHE_VERSION = 3  # bump when decoding or preprocessing changes what a cached array holds
 
 
 @dataclass
@@ -50,6 +50,7 @@ class DecodedManifest:
     source_sizes: list[tuple[int, int]]
     expected: dict = field(default_factory=dict)  # file kinds, modalities, photometric interpretations seen
     spacings: list[tuple[float, float] | None] = field(default_factory=list)  # pixel spacing (mm) of each file
+    modalities: list[str | None] = field(default_factory=list)  # each file's DICOM Modality (None: not DICOM)
 
 
 def decoding_pipeline(cfg: DataConfig) -> InputPipeline:
@@ -87,7 +88,8 @@ def decode_manifest(m: Manifest, cfg: DataConfig, progress: Callable[[int, int],
                 return DecodedManifest(images, facts["content_hashes"], [int(h) for h in facts["perceptual_hashes"]],
                                        facts["keep"], [BadRow(**b) for b in facts["bad"]], time.perf_counter() - t0,
                                        True, [tuple(s) for s in facts["source_sizes"]], facts["expected"],
-                                       [tuple(s) if s else None for s in facts["spacings"]])
+                                       [tuple(s) if s else None for s in facts["spacings"]],
+                                       facts.get("modalities") or [None] * len(images))
         except (OSError, ValueError, KeyError, TypeError) as e:
             log.warning("ignoring a damaged decode cache %s (%s); decoding again", npy, e)
     d = _decode_all(m, pipeline, progress)
@@ -99,7 +101,8 @@ def decode_manifest(m: Manifest, cfg: DataConfig, progress: Callable[[int, int],
             atomic_write_json(info, {"keep": d.keep, "content_hashes": d.content_hashes,
                                      "perceptual_hashes": [str(h) for h in d.perceptual_hashes],
                                      "bad": [b.__dict__ for b in d.bad], "source_sizes": d.source_sizes,
-                                     "expected": d.expected, "spacings": d.spacings, "seconds": round(d.seconds, 3)})
+                                     "expected": d.expected, "spacings": d.spacings, "modalities": d.modalities,
+                                     "seconds": round(d.seconds, 3)})
             d.images = np.load(npy, mmap_mode="r")
         except OSError as e:
             log.warning("could not write the decode cache in %s (%s); the next run will decode again", cache_dir, e)
@@ -107,7 +110,7 @@ def decode_manifest(m: Manifest, cfg: DataConfig, progress: Callable[[int, int],
 
 
 def _decode_all(m: Manifest, pipeline: InputPipeline, progress: Callable[[int, int], None] | None) -> DecodedManifest:
-    images, chashes, phashes, keep, bad, sizes, natural, spacings = [], [], [], [], [], [], [], []
+    images, chashes, phashes, keep, bad, sizes, natural, spacings, modalities = [], [], [], [], [], [], [], [], []
     kinds: dict[str, set[str]] = {"sources": set(), "modalities": set(), "photometric": set()}
     t0 = last = time.perf_counter()
     for i, (row, rel) in enumerate(zip(m.rows, m.paths)):
@@ -130,6 +133,7 @@ def _decode_all(m: Manifest, pipeline: InputPipeline, progress: Callable[[int, i
         phashes.append(perceptual_hash(dec.pixels))
         sizes.append(tuple(int(s) for s in dec.pixels.shape[:2]))
         spacings.append(dec.spacing)
+        modalities.append(dec.modality)
         natural.append((row, rel))
         for key, value in (("sources", dec.source), ("modalities", dec.modality), ("photometric", dec.photometric)):
             if value is not None:
@@ -152,7 +156,7 @@ def _decode_all(m: Manifest, pipeline: InputPipeline, progress: Callable[[int, i
     stacked = np.stack(images) if images else np.zeros((0, size, size, pipeline.channels or 1), np.uint8)
     expected = {k: sorted(v) for k, v in kinds.items() if v}
     return DecodedManifest(stacked, chashes, phashes, keep, bad, time.perf_counter() - t0, False, sizes, expected,
-                           spacings)
+                           spacings, modalities)
 
 
 def _cache_dir(cfg: DataConfig) -> Path:

@@ -10,7 +10,9 @@ A manifest has one row per image::
 ``path`` is relative to ``data.image_root`` (default: the manifest's folder); one label column, or several
 0/1 columns for multi-label (``data.label_columns``; an empty cell is a missing label); an optional
 ``patient_id`` (rows sharing it always land in one split); an optional ``split`` column (train/val/test)
-to fix the split yourself; every other column is metadata, reported per subgroup at evaluation.
+to fix the split yourself; an optional ``case_id`` (with ``view``) that makes several rows one example, a
+multi-view study or a stack of slices (:mod:`medclass.data.cases`); every other column is metadata, reported
+per subgroup at evaluation.
 
 Loading runs in this order, and every problem names the CSV row and the file:
 
@@ -80,6 +82,8 @@ class Manifest:
     metadata: dict[str, list[str]]
     bad: list[BadRow] = field(default_factory=list)
     facts: dict = field(default_factory=dict)  # multitask: heads (classes per head), head_names
+    case_ids: list[str] | None = None  # the case column (several rows, one example: medclass.data.cases)
+    views: list[str] | None = None  # with cases: the view column, when there is one
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -89,7 +93,13 @@ class Manifest:
         pick = lambda xs: None if xs is None else [xs[i] for i in keep]  # noqa: E731
         return Manifest(self.source, self.root, pick(self.rows), pick(self.paths), self.labels[keep], self.classes,
                         self.task, pick(self.patient_ids), pick(self.split),
-                        {k: pick(v) for k, v in self.metadata.items()}, list(self.bad), dict(self.facts))
+                        {k: pick(v) for k, v in self.metadata.items()}, list(self.bad), dict(self.facts),
+                        pick(self.case_ids), pick(self.views))
+
+    @property
+    def groups(self) -> list[str] | None:
+        """What a split keeps together: the patient, else the case (``None``: every row on its own)."""
+        return self.patient_ids if self.patient_ids is not None else self.case_ids
 
     @property
     def kind(self) -> TaskKind:
@@ -125,11 +135,12 @@ def read_manifest(cfg: DataConfig) -> Manifest:
         first = next(r for r, s in zip(t.rows, split) if not s)
         raise DataError(f"Manifest '{src}', row {first}: the '{SPLIT_COLUMN}' column is empty here but filled "
                         f"elsewhere. Fill it on every row (train, val or test), or drop the column to split by ratios.")
-    if not t.has_patient:
+    if not t.has_patient and not t.has_case:
         log.warning("manifest %s has no '%s' column: each image counts as its own patient. If a patient has "
                     "several images, add patient ids so that they stay in one split.", src, cfg.patient_column)
     return Manifest(src, root, t.rows, t.paths, labels, classes, kind.name, t.patients if t.has_patient else None,
-                    split, t.metadata, t.bad, facts)
+                    split, t.metadata, t.bad, facts, t.cases if t.has_case else None,
+                    t.views if t.has_view else None)
 
 
 def _locate(cfg: DataConfig) -> tuple[Path, Path]:
@@ -174,18 +185,24 @@ class _Rows:
 
     has_patient: bool
     metadata: dict[str, list[str]]
+    has_case: bool = False
+    has_view: bool = False
     rows: list[int] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     labels: list[list[str]] = field(default_factory=list)  # the label cells of each row
     patients: list[str] = field(default_factory=list)
     splits: list[str] = field(default_factory=list)
+    cases: list[str] = field(default_factory=list)
+    views: list[str] = field(default_factory=list)
     bad: list[BadRow] = field(default_factory=list)
 
 
 def _read_rows(records: list[dict], header: list[str], cfg: DataConfig, kind: TaskKind) -> _Rows:
-    has_patient = cfg.patient_column in header
-    reserved = {cfg.path_column, *cfg.label_columns, cfg.patient_column, SPLIT_COLUMN}
-    t = _Rows(has_patient, {c: [] for c in header if c not in reserved and c})
+    has_patient, has_case = cfg.patient_column in header, cfg.case_column in header
+    has_view = has_case and cfg.view_column in header
+    reserved = {cfg.path_column, *cfg.label_columns, cfg.patient_column, SPLIT_COLUMN,
+                *((cfg.case_column, cfg.view_column) if has_case else ())}
+    t = _Rows(has_patient, {c: [] for c in header if c not in reserved and c}, has_case, has_view)
     seen: dict[str, int] = {}
     classes = tuple(cfg.classes)
     for i, rec in enumerate(records, start=2):
@@ -194,7 +211,8 @@ def _read_rows(records: list[dict], header: list[str], cfg: DataConfig, kind: Ta
                                 f"has {len(header) + len(rec[None])} cells but the header has {len(header)} columns"))
             continue
         path = (rec.get(cfg.path_column) or "").strip()
-        problem = _row_problem(rec, cfg, kind, classes, path, seen, has_patient)
+        problem = _row_problem(rec, cfg, kind, classes, path, seen, has_patient) or _case_problem(rec, cfg, has_case,
+                                                                                                  has_view)
         if problem:
             t.bad.append(BadRow(i, path, problem))
             continue
@@ -204,6 +222,8 @@ def _read_rows(records: list[dict], header: list[str], cfg: DataConfig, kind: Ta
         t.labels.append([(rec[c] or "").strip() for c in cfg.label_columns])
         t.patients.append((rec.get(cfg.patient_column) or "").strip() if has_patient else "")
         t.splits.append((rec.get(SPLIT_COLUMN) or "").strip().lower())
+        t.cases.append((rec.get(cfg.case_column) or "").strip() if has_case else "")
+        t.views.append((rec.get(cfg.view_column) or "").strip() if has_view else "")
         for c, values in t.metadata.items():
             values.append((rec.get(c) or "").strip())
     return t
@@ -285,6 +305,18 @@ def _row_problem(rec: dict, cfg: DataConfig, kind: TaskKind, classes: tuple[str,
     split = (rec.get(SPLIT_COLUMN) or "").strip().lower()
     if split and split not in SPLIT_NAMES:
         return f"split {split!r} must be train, val or test{did_you_mean(split, SPLIT_NAMES)}"
+    return None
+
+
+def _case_problem(rec: dict, cfg: DataConfig, has_case: bool, has_view: bool) -> str | None:
+    if has_case and not (rec.get(cfg.case_column) or "").strip():
+        return f"the case id ('{cfg.case_column}') is empty; every row of a manifest with cases needs one"
+    if has_view and not (rec.get(cfg.view_column) or "").strip():
+        return f"the view ('{cfg.view_column}') is empty; every row of a manifest with views needs one"
+    view = (rec.get(cfg.view_column) or "").strip()
+    if has_view and cfg.views and view not in cfg.views:
+        return (f"view {view!r} is not one of the configured views ({', '.join(cfg.views)}; data.views)"
+                f"{did_you_mean(view, cfg.views)}")
     return None
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..config import DataConfig, config_to_dict, replace
 from ..errors import ConfigError, DataError
+from .cases import group_cases
 from .datasets import ArraySplit, ImageDataset
 from .decode import DecodedManifest, decode_manifest, decoding_pipeline
 from .leakage import LeakageReport, check_leakage, enforce
@@ -84,6 +85,9 @@ def check_manifest(cfg: DataConfig, *, split_file: str | os.PathLike | None = No
         raise DataError(f"Manifest '{m.source}': no image could be read. First problems:\n  "
                         + "\n  ".join(str(b) for b in bad[:MAX_LISTED]))
     split = _assign_splits(m, cfg, split_file)
+    if m.case_ids is not None:  # a case's rows that do not fit together are refused here too, with their rows
+        group_cases(m, dec.images, split, cfg.views, dec.modalities, case_column=cfg.case_column,
+                    view_column=cfg.view_column)
     report = check_leakage(split, patient_ids=m.patient_ids, content_hashes=dec.content_hashes,
                            perceptual_hashes=dec.perceptual_hashes, paths=m.paths, rows=m.rows,
                            near_duplicate_bits=cfg.near_duplicate_bits)
@@ -112,7 +116,7 @@ def load_manifest_dataset(cfg: DataConfig, *, split_file: str | os.PathLike | No
     assignment = _assign_splits(m, cfg, split_file)
     if m.kind.needs_classes_in_every_split:
         check_split_classes(assignment, m.labels, m.classes, str(m.source))
-    groups = m.patient_ids if m.patient_ids is not None else [f"row-{r}" for r in m.rows]
+    groups = m.groups if m.groups is not None else [f"row-{r}" for r in m.rows]
     files: dict[str, str] = {"split.csv": split_csv_text(m.paths, assignment, groups)}
     facts: dict = {"manifest": str(m.source), "image_root": str(m.root),
                    "preprocess": config_to_dict(cfg.preprocess),
@@ -129,23 +133,30 @@ def load_manifest_dataset(cfg: DataConfig, *, split_file: str | os.PathLike | No
         files["leakage.json"] = json.dumps(report.to_dict(), indent=2) + "\n"
         facts["leakage"] = {"ok": report.ok, "leaks": len(report.leaks), "policy": cfg.leakage}
         enforce(report, cfg.leakage)
-    images = np.asarray(dec.images)
+    images, labels = np.asarray(dec.images), m.labels
+    meta = {"path": np.array(m.paths), "row": np.array([str(r) for r in m.rows])}
+    if m.patient_ids is not None:
+        meta["patient_id"] = np.array(m.patient_ids)
+    meta.update({col: np.array(values) for col, values in m.metadata.items()})
+    views: tuple[str, ...] = ()
+    if m.case_ids is not None:  # several rows, one example: (cases, V, H, W, C)
+        cases = group_cases(m, images, assignment, cfg.views, dec.modalities, case_column=cfg.case_column,
+                            view_column=cfg.view_column)
+        images, labels, assignment, meta, views = cases.images, cases.labels, cases.split, cases.meta, cases.views
+        facts["cases"] = cases.facts()
     splits = {}
     assignment = np.asarray(assignment)
     for name in SPLIT_NAMES:
         idx = np.flatnonzero(assignment == name)
-        meta = {"path": np.array([m.paths[i] for i in idx]), "row": np.array([str(m.rows[i]) for i in idx])}
-        if m.patient_ids is not None:
-            meta["patient_id"] = np.array([m.patient_ids[i] for i in idx])
-        for col, values in m.metadata.items():
-            meta[col] = np.array([values[i] for i in idx])
-        splits[name] = ArraySplit(images=np.ascontiguousarray(images[idx]), labels=m.labels[idx], meta=meta)
-    facts["subgroup_columns"] = [c for c, v in m.metadata.items() if 1 < len(set(v)) <= SUBGROUP_MAX_VALUES]
+        splits[name] = ArraySplit(images=np.ascontiguousarray(images[idx]), labels=labels[idx],
+                                  meta={k: v[idx] for k, v in meta.items()})
+    facts["subgroup_columns"] = [c for c, v in m.metadata.items() if c in meta
+                                 and 1 < len(set(v)) <= SUBGROUP_MAX_VALUES]
     channels = int(images.shape[-1])
     return ImageDataset(name=m.source.stem, task=m.task, labels=m.classes, channels=channels,
                         size=cfg.size, splits=splits, license="your data", citation="", source=str(m.source),
                         positive_label=m.kind.default_positive_label, path=str(m.source), files=files,
-                        facts=facts, pipeline=pipeline.with_(channels=channels, expected={
+                        facts=facts, views=views, pipeline=pipeline.with_(channels=channels, views=views, expected={
                             **dec.expected, "size": size_summary(dec.source_sizes, dec.spacings)}))
 
 
@@ -153,7 +164,7 @@ def _assign_splits(m: Manifest, cfg: DataConfig, split_file: str | os.PathLike |
     split_file = split_file or cfg.split_file
     if split_file:
         return list(apply_split(load_split(split_file), m.paths, str(split_file)))
-    groups = m.patient_ids
+    groups = m.groups
     if m.split is not None:
         if cfg.folds:
             raise ConfigError("data.folds splits the non-test patients into folds, but the manifest fixes the split "

@@ -65,6 +65,8 @@ class InputPipeline:
         normalize: the normaliser's description (:meth:`Normalizer.to_meta`), measured on the training split.
         expected: facts about the training files (``sources``, ``modalities``, ``photometric``).
         spatial_dims: 2 for images, 3 for volumes (``size`` is then the side of a cube).
+        views: a model of cases of several images (:mod:`medclass.data.cases`): the views it takes, in order; each
+            image goes through steps 1 and 2 on its own, and the case's images are stacked ``(V, H, W, C)``.
     """
 
     size: int
@@ -75,6 +77,7 @@ class InputPipeline:
     normalize: dict[str, Any] = field(default_factory=lambda: {"kind": "fixed", "mean": [0.5], "std": [0.5]})
     expected: dict[str, Any] = field(default_factory=dict)
     spatial_dims: int = 2
+    views: tuple[str, ...] = ()
 
     # --- steps 1 and 2: file -> uint8 image ---------------------------------------------------------
 
@@ -184,7 +187,8 @@ class InputPipeline:
         return {"format": FORMAT, "size": self.size, "channels": self.channels,
                 "preprocess": config_to_dict(self.preprocess), "frame": self.frame, "slice_axis": self.slice_axis,
                 "normalize": self.normalize, "expected": self.expected,
-                **({"spatial_dims": 3} if self.spatial_dims == 3 else {})}
+                **({"spatial_dims": 3} if self.spatial_dims == 3 else {}),
+                **({"views": list(self.views)} if self.views else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InputPipeline:
@@ -194,7 +198,8 @@ class InputPipeline:
         return cls(size=int(d["size"]), channels=d["channels"], frame=str(d.get("frame", "middle")),
                    preprocess=config_from_dict(d.get("preprocess", {}), PreprocessConfig, prefix="preprocess."),
                    slice_axis=int(d.get("slice_axis", 2)), normalize=dict(d["normalize"]),
-                   expected=dict(d.get("expected", {})), spatial_dims=int(d.get("spatial_dims", 2)))
+                   expected=dict(d.get("expected", {})), spatial_dims=int(d.get("spatial_dims", 2)),
+                   views=tuple(d.get("views", ())))
 
     @classmethod
     def from_checkpoint_meta(cls, meta: dict[str, Any]) -> InputPipeline:

@@ -14,6 +14,7 @@ from ..errors import ConfigError
 from ..tasks import Task, attach_coral_head, task_from_meta
 from ._registry import get_builder, get_model_card
 from .checkpoint import FORMAT
+from .multiview import MultiViewNet
 from .pretrained import load_pretrained
 
 __all__ = ["create_model", "count_parameters", "build_model", "model_metadata"]
@@ -76,20 +77,35 @@ def count_parameters(name: str, *, num_classes: int = 2, in_chans: int = 1, inpu
 
 
 def build_model(meta: dict[str, Any]) -> torch.nn.Module:
-    """The network a checkpoint's metadata describes, with the task's head (untrained)."""
+    """The network a checkpoint's metadata describes, with the task's head (untrained).
+
+    A run on cases of several images (``meta["case"]``: views, fusion, encoder) gets the 2D family wrapped in a
+    :class:`~medclass.models.multiview.MultiViewNet`.
+    """
     task = task_from_meta(meta)
     coral = task.head == "coral"
-    model = create_model(meta["model"], num_classes=1 if coral else task.num_outputs(meta["num_classes"]),
-                         in_chans=meta["in_chans"], input_size=meta["input_size"], **meta["model_kwargs"])
+    outputs = 1 if coral else task.num_outputs(meta["num_classes"])
+    case = meta.get("case")
+
+    def make(num_classes: int) -> nn.Module:
+        return create_model(meta["model"], num_classes=num_classes, in_chans=meta["in_chans"],
+                            input_size=meta["input_size"], **meta["model_kwargs"])
+
+    if case:
+        size, drop = int(meta["input_size"]), meta["model_kwargs"].get("drop_rate") or 0.0
+        model = MultiViewNet(lambda: make(1), views=len(case["views"]), num_classes=outputs, fusion=case["fusion"],
+                             encoder=case["encoder"], probe=(int(meta["in_chans"]), size, size), drop_rate=drop)
+    else:
+        model = make(outputs)
     if coral:
-        attach_coral_head(model, get_model_card(meta["model"]).classifier, meta["num_classes"])
+        attach_coral_head(model, "fc" if case else get_model_card(meta["model"]).classifier, meta["num_classes"])
     return model
 
 
 def model_metadata(*, model: str, model_kwargs: dict[str, Any], task: Task, labels: tuple[str, ...],
                    in_chans: int, input_size: int, positive_label: int | None, dataset: str,
-                   pipeline: dict[str, Any], config: dict[str, Any], head_names: tuple[str, ...] = ()
-                   ) -> dict[str, Any]:
+                   pipeline: dict[str, Any], config: dict[str, Any], head_names: tuple[str, ...] = (),
+                   case: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a checkpoint records so that it alone can rebuild the model and prepare its input."""
     norm = pipeline["normalize"]
     return {
@@ -109,4 +125,5 @@ def model_metadata(*, model: str, model_kwargs: dict[str, Any], task: Task, labe
         "pipeline": pipeline,
         "dataset": dataset,
         "config": config,
+        **({"case": dict(case)} if case else {}),
     }

@@ -509,6 +509,10 @@ def _interpretation(folder: RunFolder, split: str, card: dict, build: Callable[[
         return {"gallery": None, "message": f"The heatmap gallery covers single-label tasks; for this "
                                             f"{card['task']} run, explain images one output at a time: "
                                             f"medclass explain {folder.path} IMAGE --class K.", "command": None}
+    if card.get("unit") == "case":
+        return {"gallery": None, "command": None,
+                "message": f"Heatmaps are not built for cases of several images yet ({len(card.get('views', []))} "
+                           f"views per case); the metrics above are per case."}
     gallery = load_gallery(folder.path, split)
     if gallery is not None:
         return {"gallery": gallery, "message": None, "command": None}

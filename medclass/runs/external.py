@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..config import replace
+from ..data.cases import group_cases
 from ..data.datasets import ArraySplit, ImageDataset
 from ..data.decode import decode_manifest
 from ..data.manifest import fail_or_skip, read_manifest
@@ -99,21 +100,33 @@ def evaluate_external(run_dir: str | os.PathLike, manifest: str | os.PathLike, *
     split_meta.update({c: np.array(v) for c, v in m.metadata.items()})
     images = np.array(dec.images)  # a writable copy of the (read-only, memory-mapped) decode cache
     split = f"external-{set_name}"
+    y = m.labels
+    if bool(pipeline.views) != (m.case_ids is not None):
+        raise DataError(f"Manifest '{m.source}': the run classifies "
+                        + (f"cases of {len(pipeline.views)} images ({', '.join(pipeline.views)}), but the manifest "
+                           f"has no '{ext.case_column}' column grouping its rows into cases." if pipeline.views else
+                           f"single images, but the manifest groups its rows into cases ('{ext.case_column}'): drop "
+                           f"the column to score each image."))
+    if pipeline.views:
+        cases = group_cases(m, images, [split] * len(m), pipeline.views, dec.modalities, case_column=ext.case_column,
+                            view_column=ext.view_column)
+        images, y, split_meta = cases.images, cases.labels, cases.meta
     ds = ImageDataset(name=m.source.stem, task=card["task"], labels=classes, channels=int(images.shape[-1]),
-                      size=pipeline.size, splits={split: ArraySplit(images, m.labels, split_meta)},
-                      positive_label=card.get("positive_label"), pipeline=pipeline)
+                      size=pipeline.size, splits={split: ArraySplit(images, y, split_meta)},
+                      positive_label=card.get("positive_label"), pipeline=pipeline, views=pipeline.views)
     with folder.lock(f"evaluate --manifest {set_name}"):
         dev = resolve_device(device or cfg.train.device)
         probs, labels, _, _ = predict_split(folder, ds, split, cfg, dev)
         values = kind.values
         val = read_predictions(folder.predictions("val"), values=values)[:2] if folder.predictions("val").is_file() \
             else None
-        subgroups = [c for c, v in m.metadata.items() if 1 < len(set(v)) <= SUBGROUP_MAX_VALUES]
+        subgroups = [c for c, v in m.metadata.items() if c in split_meta and 1 < len(set(v)) <= SUBGROUP_MAX_VALUES]
         result = assess_card({**card, "subgroup_columns": subgroups}, labels, probs, split_meta, cfg, val)
         shift = _shift(card, pipeline, images, labels, probs, val, result, dec, folder)
         metrics = {"dataset": card["name"], "split": split, "external": {
             "name": set_name, "manifest": str(Path(manifest).resolve()), "image_root": str(m.root),
-            "rows_scored": len(m), "bad_rows": [str(b) for b in bad[:50]], "n_bad_rows": len(bad),
+            "rows_scored": len(m), **({"cases_scored": len(y)} if pipeline.views else {}),
+            "bad_rows": [str(b) for b in bad[:50]], "n_bad_rows": len(bad),
             "pipeline": pipeline.describe(), "operating_points_from": "the run's validation split"},
             **result.pop("metrics"), "checkpoint": {"file": "checkpoints/best.safetensors", "epoch": meta.get("epoch")},
             **result, "shift": shift}

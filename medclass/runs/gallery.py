@@ -93,6 +93,9 @@ def build_gallery(run_dir: str | os.PathLike, split: str = "test", per_group: in
     if cfg.data.task and not get_kind(cfg.data.task).single_label:
         raise ConfigError(_single_label_only(cfg.data.task))
     ds = build_dataset(replace(cfg.data, download=download), run_dir=folder.path)
+    if ds.views:
+        raise ConfigError(f"Run '{folder.path}' classifies cases of {len(ds.views)} images; heatmap galleries are "
+                          f"built for single images and volumes only (not yet for cases).")
     kind = ds.kind
     if not kind.single_label:
         raise ConfigError(_single_label_only(ds.task))

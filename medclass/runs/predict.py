@@ -171,15 +171,22 @@ def prepare_images(pipeline: InputPipeline, images: ImageLike | Sequence[ImageLi
     The one implementation behind :meth:`TrainedModel.prepare_many` and the exported models of
     :mod:`medclass.runs.export`, so both prepare an input identically.
     """
-    items = _as_items(images, pipeline.spatial_dims)
+    items = _as_cases(images, pipeline.views) if pipeline.views else _as_items(images, pipeline.spatial_dims)
     out, kept, bad, warnings = [], [], [], []
+
+    def one(item: Any, name: str) -> np.ndarray:
+        if isinstance(item, (str, os.PathLike)):
+            img, warn = pipeline.load(item)
+            warnings.extend(warn)
+            return img
+        return pipeline.from_array(item, name)
+
     for i, (item, name) in enumerate(items):
         try:
-            if isinstance(item, (str, os.PathLike)):
-                img, warn = pipeline.load(item)
-                warnings += warn
+            if pipeline.views:  # a case: its views prepared one by one, stacked (V, H, W, C)
+                img = np.stack([one(v, f"{name} view {view!r}") for v, view in zip(item, pipeline.views)])
             else:
-                img = pipeline.from_array(item, name)
+                img = one(item, name)
         except DataError as e:
             if not skip_bad:
                 raise
@@ -190,11 +197,42 @@ def prepare_images(pipeline: InputPipeline, images: ImageLike | Sequence[ImageLi
         if progress is not None:
             progress(i + 1, len(items))
     size = pipeline.size
-    empty = (0, *(size,) * pipeline.spatial_dims, pipeline.channels or 1)
+    empty = (0, *((len(pipeline.views),) if pipeline.views else ()), *(size,) * pipeline.spatial_dims,
+             pipeline.channels or 1)
     batch = np.stack(out) if out else np.zeros(empty, np.uint8)
     for w in warnings:
         log.warning("%s", w)
     return Prepared(batch, kept, [n for _, n in items], bad, warnings)
+
+
+def _as_cases(cases: Any, views: tuple[str, ...]) -> list[tuple[list[Any], str]]:
+    """Cases for a model of several views: a uint8 array ``(N, V, H, W, C)`` (or one case ``(V, H, W[, C])``), one
+    case as a dict ``{view: image}`` or a list of its ``V`` images in view order, or a list of such cases."""
+    how = (f"This model classifies cases of {len(views)} images ({', '.join(views)}): give a case as a dict "
+           f"{{view: file}} or a list of its {len(views)} files in that order, a list of such cases, or a uint8 array "
+           f"(N, {len(views)}, H, W, C); many cases with labels: medclass evaluate RUN --manifest cases.csv")
+    if isinstance(cases, np.ndarray):
+        if cases.ndim in (3, 4) and len(cases) == len(views):
+            cases = cases[None]
+        if cases.ndim in (4, 5) and cases.shape[1] == len(views):
+            return [(list(c), f"cases[{i}]") for i, c in enumerate(cases)]
+        raise DataError(f"Cannot interpret an array of shape {cases.shape} as cases. {how}.")
+    if isinstance(cases, dict) or (isinstance(cases, (list, tuple)) and cases
+                                   and not isinstance(cases[0], (dict, list, tuple))):
+        cases = [cases]
+    if isinstance(cases, (str, os.PathLike, Image.Image)) or not cases:
+        raise DataError(f"{how}.")
+    out = []
+    for i, case in enumerate(cases):
+        if isinstance(case, dict):
+            if set(case) != set(views):
+                raise DataError(f"cases[{i}] has the views {', '.join(map(str, case))}; the model takes "
+                                f"{', '.join(views)}.")
+            case = [case[v] for v in views]
+        if not isinstance(case, (list, tuple)) or len(case) != len(views):
+            raise DataError(f"cases[{i}] is not a case of {len(views)} images. {how}.")
+        out.append((list(case), f"cases[{i}]"))
+    return out
 
 
 def _as_items(images: ImageLike | Sequence[ImageLike], spatial_dims: int = 2) -> list[tuple[Any, str]]:

@@ -47,11 +47,12 @@ from ..training import (
     seed_everything,
 )
 from ..transforms import BatchAugment, build_normalizer
+from ..transforms.augment import ViewwiseAugment
 from ..transforms.augment3d import BatchAugment3D
 from ..utils.io import atomic_write_json, atomic_write_text, atomic_write_yaml
 from .environment import collect_environment, resolve_device
 from .evaluate import score_split
-from .volumes import match_model, use_channels_last
+from .volumes import case_model, check_case_model, match_model, use_channels_last
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ def run_metadata(cfg: RunConfig, ds: ImageDataset, pipeline: InputPipeline, task
     return model_metadata(model=cfg.model.name, model_kwargs={"width": cfg.model.width, "drop_rate": cfg.model.dropout},
                           task=task, labels=ds.labels, in_chans=ds.channels, input_size=ds.size,
                           positive_label=ds.positive_label, dataset=ds.name, pipeline=pipeline.to_dict(),
-                          config=config_to_dict(cfg), head_names=tuple(ds.facts.get("head_names", ())))
+                          config=config_to_dict(cfg), head_names=tuple(ds.facts.get("head_names", ())),
+                          case=case_model(cfg, ds))
 
 
 def dataset_task(cfg: RunConfig, ds: ImageDataset) -> Task:
@@ -106,6 +108,7 @@ def prepare_training(cfg: RunConfig, folder: RunFolder | None, callbacks: Sequen
     ds = build_dataset(cfg.data, progress=download_progress, decode_progress=decode_progress,
                        run_dir=folder.path if resuming and folder is not None else None)
     cfg = match_model(cfg, ds.spatial_dims, ds.name)  # volumes: a 3D model (the default one when none was chosen)
+    check_case_model(cfg, ds)
     if len(cfg.data.mean) not in (1, ds.channels):
         raise ConfigError(f"data.mean has {len(cfg.data.mean)} values but {ds.name} images have {ds.channels} "
                           f"channel(s). Give 1 value or {ds.channels}.")
@@ -125,13 +128,15 @@ def prepare_training(cfg: RunConfig, folder: RunFolder | None, callbacks: Sequen
     seed_everything(cfg.seed)
     model = build_model(meta)
     if cfg.model.pretrained and load_initial_weights:  # a resumed run restores its own weights instead
-        report = load_pretrained(model, cfg.model.name, cfg.model.pretrained, in_chans=ds.channels,
-                                 num_classes=meta["num_classes"])
-        meta["initial_weights"] = {"source": str(cfg.model.pretrained), "summary": report.summary()}
-    model = use_channels_last(model.to(device), t.channels_last, ds.spatial_dims)
+        encoders = model.encoders if ds.views else [model]  # cases: every view's encoder starts from the weights
+        reports = [load_pretrained(enc, cfg.model.name, cfg.model.pretrained, in_chans=ds.channels,
+                                   num_classes=meta["num_classes"]) for enc in encoders]
+        meta["initial_weights"] = {"source": str(cfg.model.pretrained), "summary": reports[0].summary()}
+    model = use_channels_last(model.to(device), t.channels_last and not ds.views, ds.spatial_dims)
     augment = None
     if t.augment.enabled:
         augment = BatchAugment3D(t.augment) if ds.spatial_dims == 3 else BatchAugment(t.augment)
+        augment = ViewwiseAugment(augment) if ds.views else augment
     train_loader = BatchLoader(ds.split("train"), t.batch_size, pipeline.normalizer, shuffle=True, augment=augment,
                                device=device, channels_last=t.channels_last)
     val_loader = BatchLoader(ds.split("val"), cfg.eval.batch_size, pipeline.normalizer, device=device,

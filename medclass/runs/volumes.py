@@ -17,10 +17,11 @@ import logging
 import torch
 
 from ..config import ModelConfig, RunConfig, replace
+from ..data.datasets import ImageDataset
 from ..errors import ConfigError
 from ..models import get_model_card, list_models
 
-__all__ = ["VOLUME_MODEL", "match_model", "use_channels_last"]
+__all__ = ["VOLUME_MODEL", "match_model", "use_channels_last", "case_model", "check_case_model"]
 
 log = logging.getLogger(__name__)
 
@@ -56,3 +57,23 @@ def use_channels_last(model: torch.nn.Module, wanted: bool, spatial_dims: int) -
     """``model`` in channels-last memory layout when ``wanted`` (``train.channels_last``) and it takes images;
     the layout is 2D-only, so a volume model is left as it is."""
     return model.to(memory_format=torch.channels_last) if wanted and spatial_dims == 2 else model
+
+
+def case_model(cfg: RunConfig, ds: ImageDataset) -> dict | None:
+    """How a dataset of cases (several images per example, ``ds.views``) is modelled: the views, the fusion
+    (``model.fusion``; auto: concat for named views, gated attention for slices) and the encoder sharing; ``None``
+    for single images and volumes."""
+    if not ds.views:
+        return None
+    fusion = cfg.model.fusion
+    if fusion == "auto":
+        fusion = "concat" if ds.facts.get("cases", {}).get("view_kind", "views") == "views" else "attn"
+    return {"views": list(ds.views), "fusion": fusion, "encoder": cfg.model.view_encoder}
+
+
+def check_case_model(cfg: RunConfig, ds: ImageDataset) -> None:
+    """A one-line ConfigError for what cases cannot do yet: transfer modes other than ``full``."""
+    if ds.views and cfg.model.transfer != "full":
+        raise ConfigError(f"{ds.name} holds cases of {len(ds.views)} images and model.transfer={cfg.model.transfer} "
+                          f"freezes parts of one network; with cases every view's encoder trains (model.transfer="
+                          f"full), optionally from pretrained weights (model.pretrained).")

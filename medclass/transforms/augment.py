@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ..config import AugmentConfig
 
-__all__ = ["BatchAugment"]
+__all__ = ["BatchAugment", "ViewwiseAugment"]
 
 
 class BatchAugment:
@@ -84,3 +84,16 @@ class BatchAugment:
 
     def __repr__(self) -> str:
         return f"BatchAugment({self.cfg})"
+
+
+class ViewwiseAugment:
+    """A 2D augmentation applied to every image of a batch of cases ``(N, C, V, H, W)`` independently: the views
+    of a study are separate acquisitions (:mod:`medclass.data.cases`), so each gets its own draw."""
+
+    def __init__(self, augment: BatchAugment):
+        self.augment = augment
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        n, c, v, h, w = x.shape
+        flat = x.transpose(1, 2).reshape(n * v, c, h, w)
+        return self.augment(flat, generator).reshape(n, v, c, h, w).transpose(1, 2).contiguous()
