@@ -15,10 +15,11 @@ from medclass.cli.main import main
 from medclass.config import RunConfig, config_from_dict
 from medclass.data.datasets import load_dataset, load_npz
 from medclass.data.pipeline import InputPipeline
-from medclass.errors import ConfigError
+from medclass.errors import ConfigError, DataError
 from medclass.run_folder import read_predictions
 from medclass.runs.evaluate import evaluate_run
 from medclass.runs.explain import explain_images
+from medclass.runs.export import export_run, load_exported
 from medclass.runs.gallery import build_gallery
 from medclass.runs.predict import load_run
 from medclass.runs.report import write_report
@@ -174,3 +175,28 @@ def test_explain_a_nifti_file_and_a_series_folder(tmp_path, capsys):
         assert heat.shape == (SIDE, SIDE, SIDE) and 0 <= heat.min() and heat.max() <= 1
     rows = explain_images(run.path, [tmp_path / "scan.nii.gz"], tmp_path / "api", method="occlusion")
     assert rows[0]["class"] in ("0", "1") and Path(rows[0]["overlay"]).is_file()
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_an_exported_volume_model_reproduces_the_run(tmp_path, fmt):
+    if fmt == "onnx":
+        pytest.importorskip("onnx", reason="Requires: onnx (pip install \"medclass[export]\")")
+        pytest.importorskip("onnxruntime", reason="Requires: onnxruntime (pip install \"medclass[export]\")")
+    nib = pytest.importorskip("nibabel")
+    path = make_volume_npz(tmp_path / "v.npz", n=(16, 8, 8))
+    run = train(volume_config(path, epochs=1), tmp_path / "run")  # eval.tta: the mirror average is in the graph
+    evaluate_run(run.path, "test")
+    written = export_run(run.path, fmt)
+    assert written["check"]["max_abs_diff"] <= 1e-5
+    sidecar = json.loads(Path(written["sidecar"]).read_text())
+    assert sidecar["input"]["layout"] == "NDHWC" and sidecar["input"]["shape"] == ["batch", SIDE, SIDE, SIDE, 1]
+    exported = load_exported(written["model"])
+    _, saved, _ = read_predictions(run.predictions("test"))
+    raw = np.load(path)["test_images"]
+    assert np.abs(exported.predict_proba(raw) - saved).max() <= 1e-5
+    vol = np.random.default_rng(1).integers(0, 255, (20, 20, 16)).astype(np.int16)
+    nib.save(nib.Nifti1Image(vol, np.diag([1.0, 1.0, 1.5, 1.0])), tmp_path / "scan.nii.gz")
+    scan = [tmp_path / "scan.nii.gz"]
+    assert np.abs(exported.predict_proba(scan) - load_run(run.path).predict_proba(scan)).max() <= 1e-5
+    with pytest.raises(DataError, match=r"takes a uint8 batch of shape \(N, 12, 12, 12, 1\)"):
+        exported.predict_batch(np.zeros((1, SIDE, SIDE, 1), np.uint8))
