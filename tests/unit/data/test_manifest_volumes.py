@@ -7,6 +7,7 @@ DICOM series folders written slice by slice with pydicom (:func:`tests.unit.data
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -20,6 +21,7 @@ import pytest
 from PIL import Image
 
 from medclass.cli.main import main
+from medclass.cli.options import overrides_from_args
 from medclass.config import DataConfig, config_from_dict, validate
 from medclass.data.build import build_dataset
 from medclass.data.manifest_dataset import check_manifest, load_manifest_dataset
@@ -221,3 +223,11 @@ def test_train_evaluate_predict_a_volume_manifest(tmp_path):
     assert set(rows) == {nifti[0], "series0"}
     assert np.abs(rows[nifti[0]] - saved[nifti[0]]).max() <= 1e-6
     assert np.abs(rows["series0"] - saved["series0"]).max() <= 1e-6
+
+
+def test_the_command_line_reads_volume_manifests(tmp_path, capsys):
+    manifest = write_volume_manifest(tmp_path / "v", n_nifti=4, n_series=2)
+    assert main(["data", "check", str(manifest), "--set", "data.volumes=true", "--set", f"data.size={SIZE}"]) == 0
+    assert "near-duplicates: not checked" in capsys.readouterr().out
+    args = argparse.Namespace(volumes=True, manifest=str(manifest))
+    assert overrides_from_args(args) == {"data": {"manifest": str(manifest), "volumes": True}}
