@@ -139,6 +139,9 @@ class DataConfig:
                             "so the loop runs, but it is training data then: its metrics are not a validation")
     frame: str = _f("middle", "multi-frame DICOM / NIfTI volume: which frame or slice becomes the 2D image "
                               "(middle, or an index)")
+    volumes: bool = _f(False, "manifest rows are volumes: a NIfTI file, a DICOM series folder or a multi-frame "
+                              "DICOM, each resampled to a size³ cube for a 3D model; identical volumes are found "
+                              "across splits, near-duplicates are not (perceptual hashes are 2D)")
     leakage: str = _f("refuse", "patients or (near-)duplicate images shared across splits: refuse, warn or off",
                       choices=("refuse", "warn", "off"))
     # 2, not 4: re-saved copies (rescaled, JPEG, brightness) land within 2 bits 99-100% of the time, while at 4
@@ -431,6 +434,10 @@ def _combination_problems(cfg: RunConfig) -> list[str]:
         out.append(f"data.mean and data.std must have the same length. Got {len(d.mean)} and {len(d.std)}.")
     if d.manifest is None and d.size not in (28, 64, 128, 224):
         out.append(f"data.size must be 28, 64, 128 or 224 for a MedMNIST dataset. Got {d.size} instead.")
+    if d.volumes and d.manifest is None:
+        out.append(f"data.volumes reads a manifest's rows as volumes, but no data.manifest is set ({d.dataset} is "
+                   f"read as published; the MedMNIST 3D datasets are volumes already). Set data.manifest, or drop "
+                   f"data.volumes.")
     if len(d.split_ratios) != 3 or abs(sum(d.split_ratios) - 1) > 1e-6:
         out.append(f"data.split_ratios must be three fractions (train, val, test) summing to 1. "
                    f"Got {list(d.split_ratios)!r} instead.")

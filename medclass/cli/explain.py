@@ -14,12 +14,16 @@ def add_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser)
     p = sub.add_parser("explain", help="heatmaps (CAM, Grad-CAM, occlusion), filters and activations",
                        parents=[parent],
                        description="Where does the model look? Writes heatmap overlays (PNG) and raw maps (.npy) "
-                                   "for image files or folders (read through the run's own input pipeline), "
+                                   "for image files or folders (read through the run's own input pipeline; for a "
+                                   "volume run, NIfTI files or DICOM series folders, drawn as three planes through "
+                                   "the hottest voxel), "
                                    "first-layer filters, a layer's activation maps, or the report's gallery of the "
                                    "most confident TP/FP/FN/TN.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
-    p.add_argument("inputs", metavar="INPUT", nargs="*", help="image files (PNG, JPEG, TIFF, DICOM, NIfTI) or folders")
+    p.add_argument("inputs", metavar="INPUT", nargs="*", help="image files (PNG, JPEG, TIFF, DICOM, NIfTI) or "
+                                                              "folders; a volume run: NIfTI files or DICOM series "
+                                                              "folders")
     p.add_argument("--recursive", action="store_true", help="also read the files in sub-folders of a folder")
     p.add_argument("--skip-bad", action="store_true", help="go on past files that cannot be used (listed)")
     p.add_argument("--method", default="gradcam", help=f"explanation method: {METHOD_HELP}")
@@ -54,7 +58,8 @@ def _explain(args: argparse.Namespace) -> int:
     out = args.out or f"{args.run_dir}/explain"
     model = load_run(args.run_dir) if (args.inputs or args.filters) else None
     if args.inputs:
-        files = [str(f) for f in expand_inputs(args.inputs, recursive=args.recursive)]
+        files = [str(f) for f in expand_inputs(args.inputs, recursive=args.recursive,
+                                               volumes=model.pipeline_.spatial_dims == 3)]
         rows = explain_images(model, files, out, args.method, args.class_idx, args.layer, skip_bad=args.skip_bad)
         done = [r for r in rows if "error" not in r]
         for r in done:

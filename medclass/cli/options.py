@@ -70,6 +70,8 @@ def config_parent(extra_recipes: tuple[str, ...] = ()) -> argparse.ArgumentParse
     g.add_argument("--preset", help="preprocessing preset for your own images (ct-lung, xray, fundus, ...)")
     g.add_argument("--skip-bad", action="store_true", help="skip unreadable or invalid manifest rows (listed in "
                                                            "bad_rows.csv) instead of stopping")
+    g.add_argument("--volumes", action="store_true", help="the manifest lists volumes (NIfTI files, DICOM series "
+                                                          "folders) for a 3D model (data.volumes)")
     return p
 
 
@@ -84,6 +86,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         _set(out, "data.download", False)
     if getattr(args, "skip_bad", False):
         _set(out, "data.skip_bad", True)
+    if getattr(args, "volumes", False):
+        _set(out, "data.volumes", True)
     if getattr(args, "data_dir", None) and getattr(args, "manifest", None):
         print("warning: --data-dir names the folder of MedMNIST files; with --manifest the images come from the "
               "manifest (and --image-root), so --data-dir is not used.", file=sys.stderr)

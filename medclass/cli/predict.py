@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                                                        label_column=(data.get("label_columns") or ["label"])[0],
                                                        classes=model.classes_)
     else:
-        files = expand_inputs(args.inputs, recursive=args.recursive)
+        files = expand_inputs(args.inputs, recursive=args.recursive, volumes=model.pipeline_.spatial_dims == 3)
     bar = CountProgress("predict", enabled=not args.quiet and len(files) > 20)
     prepared = model.prepare_many([str(f) for f in files], skip_bad=args.skip_bad, progress=bar)
     proba = model.predict_batch(prepared.batch)

@@ -89,7 +89,7 @@ def check_manifest(cfg: DataConfig, *, split_file: str | os.PathLike | None = No
         group_cases(m, dec.images, split, cfg.views, dec.modalities, case_column=cfg.case_column,
                     view_column=cfg.view_column)
     report = check_leakage(split, patient_ids=m.patient_ids, content_hashes=dec.content_hashes,
-                           perceptual_hashes=dec.perceptual_hashes, paths=m.paths, rows=m.rows,
+                           perceptual_hashes=_perceptual(dec, cfg), paths=m.paths, rows=m.rows,
                            near_duplicate_bits=cfg.near_duplicate_bits)
     return ManifestCheck(m, dec, split, bad, report)
 
@@ -128,10 +128,11 @@ def load_manifest_dataset(cfg: DataConfig, *, split_file: str | os.PathLike | No
         files["bad_rows.csv"] = _bad_rows_csv(bad)
     if leakage and cfg.leakage != "off":
         report = check_leakage(assignment, patient_ids=m.patient_ids, content_hashes=dec.content_hashes,
-                                perceptual_hashes=dec.perceptual_hashes, paths=m.paths, rows=m.rows,
+                                perceptual_hashes=_perceptual(dec, cfg), paths=m.paths, rows=m.rows,
                                 near_duplicate_bits=cfg.near_duplicate_bits)
         files["leakage.json"] = json.dumps(report.to_dict(), indent=2) + "\n"
-        facts["leakage"] = {"ok": report.ok, "leaks": len(report.leaks), "policy": cfg.leakage}
+        facts["leakage"] = {"ok": report.ok, "leaks": len(report.leaks), "policy": cfg.leakage,
+                            **({"near_duplicates_checked": False} if cfg.volumes else {})}
         enforce(report, cfg.leakage)
     images, labels = np.asarray(dec.images), m.labels
     meta = {"path": np.array(m.paths), "row": np.array([str(r) for r in m.rows])}
@@ -157,7 +158,14 @@ def load_manifest_dataset(cfg: DataConfig, *, split_file: str | os.PathLike | No
                         size=cfg.size, splits=splits, license="your data", citation="", source=str(m.source),
                         positive_label=m.kind.default_positive_label, path=str(m.source), files=files,
                         facts=facts, views=views, pipeline=pipeline.with_(channels=channels, views=views, expected={
-                            **dec.expected, "size": size_summary(dec.source_sizes, dec.spacings)}))
+                            **dec.expected, "size": size_summary(dec.source_sizes, dec.spacings)}),
+                        spatial_dims=pipeline.spatial_dims)
+
+
+def _perceptual(dec: DecodedManifest, cfg: DataConfig) -> list[int | None] | None:
+    """The perceptual hashes to check for near-duplicates; None for volumes (a perceptual hash is 2D), so the
+    leakage report says near-duplicates were not checked."""
+    return None if cfg.volumes else dec.perceptual_hashes
 
 
 def _assign_splits(m: Manifest, cfg: DataConfig, split_file: str | os.PathLike | None) -> list[str]:

@@ -90,12 +90,20 @@ class InputPipeline:
         """A decoded file as the uint8 ``(size, size, channels)`` image training used (step 2)."""
         return preprocess(decoded, self.preprocess, self.size, channels=self.channels, where=where)
 
+    def read_volume(self, path: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:
+        """Step 1 for a volume: a NIfTI file, a DICOM series folder or a multi-frame DICOM file, whole, as float32
+        ``(D, H, W)`` in its own units, with the reader's technical facts (:func:`read_any_volume`)."""
+        return read_any_volume(path)
+
+    def volume_to_image(self, volume: np.ndarray, facts: dict[str, Any], where: str = "volume") -> np.ndarray:
+        """A volume read by :meth:`read_volume` as the uint8 ``(size, size, size, channels)`` cube (step 2)."""
+        return preprocess_volume(volume, facts, self.preprocess, self.size, channels=self.channels, where=where)
+
     def load(self, path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
         """Steps 1 and 2 for a file: ``(image, warnings)``, the warnings naming what differs from training."""
         if self.spatial_dims == 3:
-            volume, facts = read_any_volume(path)
-            return preprocess_volume(volume, facts, self.preprocess, self.size, channels=self.channels,
-                                     where=str(path)), []
+            volume, facts = self.read_volume(path)
+            return self.volume_to_image(volume, facts, str(path)), []
         dec = self.read(path)
         return self.to_image(dec, str(path)), self.check(dec, str(path))
 

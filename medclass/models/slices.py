@@ -125,8 +125,10 @@ class SlicePooling(nn.Module):
 
     def _pool(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # (N, D, F): one descriptor per slice (pooled by a layer whose backward gives a contiguous gradient, which
-        # MONAI's Grad-CAM needs; mean((3, 4)) gives an expanded one)
-        h = F.adaptive_avg_pool3d(feats, (None, 1, 1)).flatten(2).transpose(1, 2)
+        # MONAI's Grad-CAM needs; mean((3, 4)) gives an expanded one). A fixed kernel rather than adaptive pooling
+        # to (None, 1, 1): ONNX has no adaptive pooling whose output size depends on the input (the slice count)
+        kernel = (1, int(feats.shape[3]), int(feats.shape[4]))
+        h = F.avg_pool3d(feats, kernel).flatten(2).transpose(1, 2)
         n, d, _ = h.shape
         if self.pool == "attn":
             a = self.attention(h)

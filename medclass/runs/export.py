@@ -4,7 +4,8 @@
 :func:`load_exported` reads the pair into an :class:`ExportedModel`, which predicts like
 :class:`~medclass.runs.predict.TrainedModel` (``medclass predict --engine onnx MODEL.onnx IMAGES...``).
 
-What the graph holds. Its input is the uint8 ``(N, size, size, C)`` image that steps 1-2 of the run's
+What the graph holds. Its input is the uint8 ``(N, size, size, C)`` image (a volume run's: the
+``(N, size, size, size, C)`` volume) that steps 1-2 of the run's
 :class:`~medclass.data.pipeline.InputPipeline` make (reading DICOM/NIfTI/PNG, windows, presets, resize: file
 work that stays in Python); its output is what ``TrainedModel.predict_batch`` returns. In between,
 :class:`ExportWrapper` traces step 3 of the same pipeline object (:func:`~medclass.transforms.intensity.to_float`
@@ -91,8 +92,9 @@ def coral_probabilities_export(logits: torch.Tensor) -> torch.Tensor:
 
 
 class ExportWrapper(nn.Module):
-    """uint8 ``(N, H, W, C)`` images -> probabilities: step 3 of ``pipeline``, ``model``, ``task``'s activation and,
-    with ``tta``, the average over each image and its left-right mirror (as evaluation computes them)."""
+    """uint8 ``(N, H, W, C)`` images (volumes: ``(N, D, H, W, C)``) -> probabilities: step 3 of ``pipeline``,
+    ``model``, ``task``'s activation and, with ``tta``, the average over each image and its left-right mirror (as
+    evaluation computes them)."""
 
     def __init__(self, model: nn.Module, pipeline: InputPipeline, task: Task, tta: bool = False):
         super().__init__()
@@ -253,9 +255,14 @@ def sidecar_of(model_path: str | os.PathLike) -> Path:
 
 
 def random_batch(pipeline: InputPipeline, n: int, seed: int) -> np.ndarray:
-    """``n`` random uint8 images of the pipeline's size and channels (trace and check inputs)."""
-    shape = (n, pipeline.size, pipeline.size, pipeline.channels or 1)
+    """``n`` random uint8 images (volumes) of the pipeline's size and channels (trace and check inputs)."""
+    shape = (n, *input_shape(pipeline))
     return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+
+
+def input_shape(pipeline: InputPipeline) -> tuple[int, ...]:
+    """One input's shape: ``(size, size, C)``, or ``(size, size, size, C)`` for volumes."""
+    return (*(pipeline.size,) * pipeline.spatial_dims, pipeline.channels or 1)
 
 
 def _check(trained: TrainedModel, engine: Callable[[np.ndarray], np.ndarray]) -> dict[str, Any]:
@@ -285,10 +292,13 @@ def _sidecar(folder: RunFolder, trained: TrainedModel, fmt: str, model_file: str
     n_out = 1 if task.regression else len(trained.classes_)
     exporter = ({"method": "torch.onnx.export (TorchScript-based, dynamo=False)", "opset": OPSET}
                 if fmt == "onnx" else {"method": "torch.jit.trace"})
-    graph = ["to_float: x / 255 as float (N, C, H, W)", f"normalise: {pipe.normalize.get('kind', 'fixed')}",
+    volumes = pipe.spatial_dims == 3
+    graph = [f"to_float: x / 255 as float {'(N, C, D, H, W)' if volumes else '(N, C, H, W)'}",
+             f"normalise: {pipe.normalize.get('kind', 'fixed')}",
              f"network: {meta['model']}", f"activation: {_activation(task)}"]
     if trained.tta:
-        graph.append("tta: mean of the image's and its left-right mirror's probabilities")
+        graph.append(f"tta: mean of the {'volume' if volumes else 'image'}'s and its left-right mirror's "
+                     f"probabilities")
     return {
         "format": FORMAT,
         "model_format": fmt,
@@ -306,8 +316,8 @@ def _sidecar(folder: RunFolder, trained: TrainedModel, fmt: str, model_file: str
         "task": {"name": task.name, "head": task.head, "heads": list(task.heads),
                  "head_names": list(meta.get("head_names", [])), "target_mean": task.target_mean,
                  "target_std": task.target_std},
-        "input": {"name": INPUT_NAME, "dtype": "uint8", "layout": "NHWC",
-                  "shape": ["batch", pipe.size, pipe.size, pipe.channels], "size": pipe.size,
+        "input": {"name": INPUT_NAME, "dtype": "uint8", "layout": "NDHWC" if volumes else "NHWC",
+                  "shape": ["batch", *input_shape(pipe)], "size": pipe.size,
                   "channels": pipe.channels, "made_by": "the preprocessing below (InputPipeline.load / from_array)"},
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", n_out],
                    "columns": ["value"] if task.regression else list(trained.classes_)},
@@ -393,10 +403,10 @@ class ExportedModel(Predictor):
         self.operating_points_ = list(sidecar.get("operating_points", []))
 
     def predict_batch(self, batch: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Probabilities of a prepared uint8 ``(N, size, size, C)`` batch."""
+        """Probabilities of a prepared uint8 ``(N, size, size, C)`` batch (volumes: ``(N, size, size, size, C)``)."""
         batch = np.asarray(batch)
-        want = (self.input_size_, self.input_size_, self.in_chans_)
-        if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[1:] != want:
+        want = input_shape(self.pipeline_)
+        if batch.dtype != np.uint8 or batch.ndim != len(want) + 1 or batch.shape[1:] != want:
             raise DataError(f"The exported model takes a uint8 batch of shape (N, {', '.join(map(str, want))}), as "
                             f"prepare() makes; got {batch.dtype} {batch.shape}.")
         if not len(batch):

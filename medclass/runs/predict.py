@@ -284,10 +284,18 @@ def load_run(run_dir: str | os.PathLike, device: str = "cpu", checkpoint: str = 
 # --- what `medclass predict` is given: files, folders, manifests ------------------------------------------
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike], *, recursive: bool = False) -> list[Path]:
+def expand_inputs(inputs: Iterable[str | os.PathLike], *, recursive: bool = False,
+                  volumes: bool = False) -> list[Path]:
     """The image files behind ``inputs``: files as they are, a folder's files (in natural order; with
     ``recursive`` every file below it). Hidden files and ``.csv``/``.txt``/``.json`` files in folders are
-    skipped; whether a file is an image is decided when it is read (DICOM files often have no suffix)."""
+    skipped; whether a file is an image is decided when it is read (DICOM files often have no suffix).
+
+    With ``volumes`` (a 3D model's run) a folder that holds files but no NIfTI file is one input, a DICOM series;
+    any other folder gives its NIfTI files and its sub-folders that are series (with ``recursive``, those found
+    further down too).
+    """
+    if volumes:
+        return _expand_volumes(inputs, recursive)
     out: list[Path] = []
     for raw in inputs:
         p = Path(raw)
@@ -295,7 +303,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike], *, recursive: bool = Fals
             found = p.rglob("*") if recursive else p.iterdir()
             files = [f for f in found if f.is_file()
                      and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                     and f.suffix.lower() not in (".csv", ".txt", ".json", ".md", ".yaml")]
+                     and f.suffix.lower() not in _NOT_IMAGES]
             if not files:
                 hint = "" if recursive else " (its sub-folders are not searched without --recursive)"
                 raise DataError(f"Folder '{p}' holds no files to predict{hint}.")
@@ -307,6 +315,54 @@ def expand_inputs(inputs: Iterable[str | os.PathLike], *, recursive: bool = Fals
     if not out:
         raise DataError("No images were given to predict.")
     return out
+
+
+_NOT_IMAGES = (".csv", ".txt", ".json", ".md", ".yaml")
+
+
+def _is_nifti(p: Path) -> bool:
+    return p.name.lower().endswith((".nii", ".nii.gz"))
+
+
+def _expand_volumes(inputs: Iterable[str | os.PathLike], recursive: bool) -> list[Path]:
+    """:func:`expand_inputs` for volumes: files, series folders, and the NIfTI files and series inside folders."""
+    out: list[Path] = []
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            if _is_series(p):
+                out.append(p)
+                continue
+            found = _volumes_in(p, recursive)
+            if not found:
+                hint = "" if recursive else " (deeper sub-folders are not searched without --recursive)"
+                raise DataError(f"Folder '{p}' holds no volume: no NIfTI file and no folder of DICOM slices{hint}.")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise DataError(f"'{p}' does not exist. Give NIfTI files, DICOM series folders or a manifest CSV.")
+    return out
+
+
+def _visible(folder: Path) -> list[Path]:
+    return sorted((f for f in folder.iterdir() if not f.name.startswith(".")), key=lambda f: natural_key(str(f)))
+
+
+def _is_series(folder: Path) -> bool:
+    """A folder holding files, none of them NIfTI: a DICOM series (the reader says what is wrong with it)."""
+    files = [f for f in _visible(folder) if f.is_file() and f.suffix.lower() not in _NOT_IMAGES]
+    return bool(files) and not any(_is_nifti(f) for f in files)
+
+
+def _volumes_in(folder: Path, recursive: bool) -> list[Path]:
+    found: list[Path] = []
+    for f in _visible(folder):
+        if (f.is_file() and _is_nifti(f)) or (f.is_dir() and _is_series(f)):
+            found.append(f)
+        elif f.is_dir() and recursive:
+            found += _volumes_in(f, recursive)
+    return found
 
 
 def read_predict_manifest(path: str | os.PathLike, image_root: str | os.PathLike | None = None, *,

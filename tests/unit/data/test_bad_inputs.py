@@ -152,7 +152,7 @@ CASES = [
                                                       for i, r in enumerate(rows)]),
      ["row 2", "'split' column is empty here but filled elsewhere"]),
     ("image-missing", _edit(_set(3, path="p001/gone.png")), ["row 5 (p001/gone.png)", "does not exist"]),
-    ("image-is-folder", _edit(_set(3, path="p001")), ["row 5 (p001)", "(it is a folder)"]),
+    ("image-is-folder", _edit(_set(3, path="p001")), ["row 5 (p001)", "(it is a folder; "]),
     ("image-corrupt", _edit(_write_file(2, b"\x89PNG\r\n\x1a\n garbage")), ["row 4 (broken/2.png)"]),
     ("image-not-an-image", _edit(_write_file(2, b"hello, I am text", ".jpg")), ["row 4 (broken/2.jpg)"]),
     ("image-truncated", _edit(_truncated_png), ["row 4 (broken/trunc.png)"]),

@@ -118,6 +118,23 @@ def test_onnx_matches_torch_for_every_registered_model(name):
                                           f"{torch_error:.3g}"
 
 
+FAST_3D = ("cnn3d_small", "slices_resnet9_attn", "resnet9_25d")  # slices_*: adaptive pooling ONNX cannot express
+THREE_D = list_models(spatial_dims=3)
+
+
+@pytest.mark.parametrize("name", [n if n in FAST_3D else pytest.param(n, marks=pytest.mark.slow) for n in THREE_D])
+def test_onnx_and_torchscript_match_torch_for_every_volume_model(name):
+    """Volume models take uint8 (N, D, H, W, C) volumes; the mirror average (TTA) is traced along W as in 2D."""
+    torch.manual_seed(0)
+    pipe, task = InputPipeline(size=16, channels=1, spatial_dims=3), get_task("binary")
+    model = _settle_batchnorm(create_model(name, num_classes=2, in_chans=1), pipe)
+    batch = random_batch(pipe, 3, seed=1)
+    assert batch.shape == (3, 16, 16, 16, 1)
+    expected = _torch(model, pipe, task, batch, tta=True)
+    for fmt in ("onnx", "torchscript"):
+        assert np.abs(_exported(model, pipe, task, tta=True, fmt=fmt)(batch) - expected).max() <= 1e-5, fmt
+
+
 def test_onnx_three_channels_with_imagenet_statistics():
     torch.manual_seed(0)
     card = get_model_card("resnet18")

@@ -11,12 +11,15 @@ import numpy as np
 import pytest
 import torch
 
+from medclass.cli.main import main
 from medclass.config import RunConfig, config_from_dict
 from medclass.data.datasets import load_dataset, load_npz
 from medclass.data.pipeline import InputPipeline
-from medclass.errors import ConfigError
+from medclass.errors import ConfigError, DataError
 from medclass.run_folder import read_predictions
 from medclass.runs.evaluate import evaluate_run
+from medclass.runs.explain import explain_images
+from medclass.runs.export import export_run, load_exported
 from medclass.runs.gallery import build_gallery
 from medclass.runs.predict import load_run
 from medclass.runs.report import write_report
@@ -147,3 +150,53 @@ def test_real_adrenalmnist3d():
     assert ds.spatial_dims == 3 and ds.positive_label == 1
     assert {s: v.images.shape for s, v in ds.splits.items()} == {
         "train": (1188, 28, 28, 28, 1), "val": (98, 28, 28, 28, 1), "test": (298, 28, 28, 28, 1)}
+
+
+def test_explain_a_nifti_file_and_a_series_folder(tmp_path, capsys):
+    nib = pytest.importorskip("nibabel")
+    pytest.importorskip("pydicom")
+    from tests.unit.data.test_series import canonical, write_slices
+
+    path = make_volume_npz(tmp_path / "v.npz", n=(16, 8, 8))
+    run = train(volume_config(path, epochs=1), tmp_path / "run")
+    vol = np.random.default_rng(1).integers(0, 255, (20, 20, 16)).astype(np.int16)
+    nib.save(nib.Nifti1Image(vol, np.diag([1.0, 1.0, 1.5, 1.0])), tmp_path / "scan.nii.gz")
+    (tmp_path / "series").mkdir()
+    write_slices(tmp_path / "series", canonical((6, 5, 4)))
+    out = tmp_path / "explain"
+    assert main(["explain", str(run.path), str(tmp_path / "scan.nii.gz"), str(tmp_path / "series"),
+                 "--out", str(out), "--filters", "--activations", "layer1"]) == 0
+    assert (out / "filters.png").is_file() and (out / "scan_activations_layer1.png").is_file()
+    printed = capsys.readouterr().out
+    assert "scan.nii.gz" in printed and "series" in printed
+    for name in ("scan_gradcam", "series_gradcam"):
+        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        heat = np.load(out / f"{name}.npy")
+        assert heat.shape == (SIDE, SIDE, SIDE) and 0 <= heat.min() and heat.max() <= 1
+    rows = explain_images(run.path, [tmp_path / "scan.nii.gz"], tmp_path / "api", method="occlusion")
+    assert rows[0]["class"] in ("0", "1") and Path(rows[0]["overlay"]).is_file()
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_an_exported_volume_model_reproduces_the_run(tmp_path, fmt):
+    if fmt == "onnx":
+        pytest.importorskip("onnx", reason="Requires: onnx (pip install \"medclass[export]\")")
+        pytest.importorskip("onnxruntime", reason="Requires: onnxruntime (pip install \"medclass[export]\")")
+    nib = pytest.importorskip("nibabel")
+    path = make_volume_npz(tmp_path / "v.npz", n=(16, 8, 8))
+    run = train(volume_config(path, epochs=1), tmp_path / "run")  # eval.tta: the mirror average is in the graph
+    evaluate_run(run.path, "test")
+    written = export_run(run.path, fmt)
+    assert written["check"]["max_abs_diff"] <= 1e-5
+    sidecar = json.loads(Path(written["sidecar"]).read_text())
+    assert sidecar["input"]["layout"] == "NDHWC" and sidecar["input"]["shape"] == ["batch", SIDE, SIDE, SIDE, 1]
+    exported = load_exported(written["model"])
+    _, saved, _ = read_predictions(run.predictions("test"))
+    raw = np.load(path)["test_images"]
+    assert np.abs(exported.predict_proba(raw) - saved).max() <= 1e-5
+    vol = np.random.default_rng(1).integers(0, 255, (20, 20, 16)).astype(np.int16)
+    nib.save(nib.Nifti1Image(vol, np.diag([1.0, 1.0, 1.5, 1.0])), tmp_path / "scan.nii.gz")
+    scan = [tmp_path / "scan.nii.gz"]
+    assert np.abs(exported.predict_proba(scan) - load_run(run.path).predict_proba(scan)).max() <= 1e-5
+    with pytest.raises(DataError, match=r"takes a uint8 batch of shape \(N, 12, 12, 12, 1\)"):
+        exported.predict_batch(np.zeros((1, SIDE, SIDE, 1), np.uint8))
