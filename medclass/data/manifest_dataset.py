@@ -60,7 +60,8 @@ class ManifestCheck:
             idx = np.flatnonzero(split == name)
             per = kind.count_text(m.labels[idx], m.classes)
             pats = f", {len({groups[i] for i in idx})} patients" if groups is not None else ""
-            lines.append(f"  {name:<5} {len(idx):>6} images{pats}: {per}")
+            cases = f", {len({m.case_ids[i] for i in idx})} cases" if m.case_ids is not None else ""
+            lines.append(f"  {name:<5} {len(idx):>6} images{cases}{pats}: {per}")
         for b in self.bad[:MAX_LISTED]:
             lines.append(f"  bad {b}")
         if len(self.bad) > MAX_LISTED:
@@ -106,6 +107,10 @@ def load_manifest_dataset(cfg: DataConfig, *, split_file: str | os.PathLike | No
         progress: ``fn(done, total)`` while decoding.
     """
     m = read_manifest(cfg)
+    if m.case_ids is not None and cfg.volumes:
+        raise ConfigError(f"Manifest '{m.source}' groups volumes into cases ('{cfg.case_column}'); cases are made of "
+                          f"2D images (views or slices). Drop the case column to classify each volume, or give the "
+                          f"slices as rows of a case.")
     pipeline = decoding_pipeline(cfg)
     dec = decode_manifest(m, cfg, progress, pipeline)
     fail_or_skip(dec.bad, cfg, m.source, "(unreadable or invalid images)")

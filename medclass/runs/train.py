@@ -108,7 +108,7 @@ def prepare_training(cfg: RunConfig, folder: RunFolder | None, callbacks: Sequen
     ds = build_dataset(cfg.data, progress=download_progress, decode_progress=decode_progress,
                        run_dir=folder.path if resuming and folder is not None else None)
     cfg = match_model(cfg, ds.spatial_dims, ds.name)  # volumes: a 3D model (the default one when none was chosen)
-    check_case_model(cfg, ds)
+    cfg = check_case_model(cfg, ds)  # cases: the fusion resolved
     if len(cfg.data.mean) not in (1, ds.channels):
         raise ConfigError(f"data.mean has {len(cfg.data.mean)} values but {ds.name} images have {ds.channels} "
                           f"channel(s). Give 1 value or {ds.channels}.")

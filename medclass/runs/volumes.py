@@ -71,9 +71,13 @@ def case_model(cfg: RunConfig, ds: ImageDataset) -> dict | None:
     return {"views": list(ds.views), "fusion": fusion, "encoder": cfg.model.view_encoder}
 
 
-def check_case_model(cfg: RunConfig, ds: ImageDataset) -> None:
-    """A one-line ConfigError for what cases cannot do yet: transfer modes other than ``full``."""
-    if ds.views and cfg.model.transfer != "full":
+def check_case_model(cfg: RunConfig, ds: ImageDataset) -> RunConfig:
+    """``cfg`` with ``model.fusion`` resolved for a dataset of cases (recorded so in the run's configuration); a
+    one-line ConfigError for what cases cannot do yet: transfer modes other than ``full``."""
+    if not ds.views:
+        return cfg
+    if cfg.model.transfer != "full":
         raise ConfigError(f"{ds.name} holds cases of {len(ds.views)} images and model.transfer={cfg.model.transfer} "
                           f"freezes parts of one network; with cases every view's encoder trains (model.transfer="
                           f"full), optionally from pretrained weights (model.pretrained).")
+    return replace(cfg, model=dataclasses.replace(cfg.model, fusion=case_model(cfg, ds)["fusion"]))

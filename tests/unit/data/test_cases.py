@@ -11,7 +11,7 @@ from PIL import Image
 
 from medclass.config import DataConfig
 from medclass.data.manifest_dataset import load_manifest_dataset
-from medclass.errors import DataError
+from medclass.errors import ConfigError, DataError
 
 
 def write_cases(root: Path, cases: int = 24, views=("frontal", "lateral"), *, seed: int = 0, extra=None,
@@ -134,3 +134,22 @@ def test_empty_case_id_is_a_bad_row(tmp_path):
     path = write_cases(tmp_path, extra=[lambda rows: rows[0].update(case_id="")])
     with pytest.raises(DataError, match=r"row 2 .*the case id \('case_id'\) is empty"):
         load(path)
+
+
+def test_a_case_mixing_modalities_is_refused(tmp_path):
+    from tests.imaging import write_image
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for c in range(8):
+        for v, kind in (("a", "dicom_ct"), ("b", "dicom_mr" if c == 3 else "dicom_ct")):
+            path = write_image(kind, tmp_path / f"c{c}_{v}", c % 2, rng)
+            rows.append(f"{path.name},{c % 2},c{c},{v}")
+    (tmp_path / "m.csv").write_text("path,label,case_id,view\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"case 'c3' \(rows 8, 9\): its images differ in modality \(CT, MR\)"):
+        load(tmp_path / "m.csv")
+
+
+def test_cases_of_volumes_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="groups volumes into cases"):
+        load(write_cases(tmp_path), volumes=True)
