@@ -91,8 +91,9 @@ class MultiViewNet(nn.Module):
         return self.stack(f.transpose(1, 2).contiguous())
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        # (N, V, F): one descriptor per view (adaptive pooling: a contiguous gradient for Grad-CAM, as in slices.py)
-        h = F.adaptive_avg_pool3d(x, (None, 1, 1)).flatten(2).transpose(1, 2)
+        # (N, V, F): one descriptor per view, pooled as in slices.py (a contiguous gradient for Grad-CAM; a fixed
+        # kernel, since ONNX has no adaptive pooling whose output size depends on the input)
+        h = F.avg_pool3d(x, (1, int(x.shape[3]), int(x.shape[4]))).flatten(2).transpose(1, 2)
         if self.fusion == "concat":
             z = self.mix(h.flatten(1))
         elif self.fusion == "attn":

@@ -261,8 +261,10 @@ def random_batch(pipeline: InputPipeline, n: int, seed: int) -> np.ndarray:
 
 
 def input_shape(pipeline: InputPipeline) -> tuple[int, ...]:
-    """One input's shape: ``(size, size, C)``, or ``(size, size, size, C)`` for volumes."""
-    return (*(pipeline.size,) * pipeline.spatial_dims, pipeline.channels or 1)
+    """One input's shape: ``(size, size, C)``, ``(size, size, size, C)`` for volumes, ``(V, size, size, C)`` for
+    cases of ``V`` views."""
+    views = (len(pipeline.views),) if pipeline.views else ()
+    return (*views, *(pipeline.size,) * pipeline.spatial_dims, pipeline.channels or 1)
 
 
 def _check(trained: TrainedModel, engine: Callable[[np.ndarray], np.ndarray]) -> dict[str, Any]:
@@ -293,7 +295,8 @@ def _sidecar(folder: RunFolder, trained: TrainedModel, fmt: str, model_file: str
     exporter = ({"method": "torch.onnx.export (TorchScript-based, dynamo=False)", "opset": OPSET}
                 if fmt == "onnx" else {"method": "torch.jit.trace"})
     volumes = pipe.spatial_dims == 3
-    graph = [f"to_float: x / 255 as float {'(N, C, D, H, W)' if volumes else '(N, C, H, W)'}",
+    layout = "(N, C, D, H, W)" if volumes else "(N, C, V, H, W)" if pipe.views else "(N, C, H, W)"
+    graph = [f"to_float: x / 255 as float {layout}",
              f"normalise: {pipe.normalize.get('kind', 'fixed')}",
              f"network: {meta['model']}", f"activation: {_activation(task)}"]
     if trained.tta:
@@ -316,7 +319,9 @@ def _sidecar(folder: RunFolder, trained: TrainedModel, fmt: str, model_file: str
         "task": {"name": task.name, "head": task.head, "heads": list(task.heads),
                  "head_names": list(meta.get("head_names", [])), "target_mean": task.target_mean,
                  "target_std": task.target_std},
-        "input": {"name": INPUT_NAME, "dtype": "uint8", "layout": "NDHWC" if volumes else "NHWC",
+        "input": {"name": INPUT_NAME, "dtype": "uint8",
+                  "layout": "NDHWC" if volumes else "NVHWC" if pipe.views else "NHWC",
+                  **({"views": list(pipe.views)} if pipe.views else {}),
                   "shape": ["batch", *input_shape(pipe)], "size": pipe.size,
                   "channels": pipe.channels, "made_by": "the preprocessing below (InputPipeline.load / from_array)"},
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", n_out],

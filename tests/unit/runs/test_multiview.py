@@ -164,3 +164,17 @@ def test_frozen_transfer_is_refused_for_cases(tmp_path):
     with pytest.raises(ConfigError, match="with cases every view's encoder trains"):
         train(config(manifest, tmp_path, epochs=1, transfer="linear"), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_case_model_exports_and_predicts_cases(xor, fmt):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+    from medclass.runs.export import export_run, load_exported
+
+    root, _, run, _ = xor
+    exported = load_exported(export_run(run.path, fmt=fmt)["model"])
+    assert exported.pipeline_.views == ("frontal", "lateral")
+    _, saved, _ = read_predictions(run.predictions("test"))
+    cases = [[str(root / f"test{k:04d}_{v}.png") for v in ("frontal", "lateral")] for k in range(6)]
+    assert np.allclose(exported.predict_proba(cases), saved[:6], atol=1e-5)
