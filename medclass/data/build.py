@@ -61,7 +61,7 @@ def build_dataset(cfg: DataConfig, *, progress: ProgressFn | None = None,
         if cfg.folds and not split_file:
             ds = _with_facts(ds, cross_validation={
                 "folds": cfg.folds, "fold": cfg.fold, "seed": cfg.split_seed, "pool": "every non-test patient",
-                "unit": "patient" if ds.facts.get("patients") else "image", "test": "unchanged by the folds"})
+                "unit": "patient" if ds.facts.get("patients") else ds.unit, "test": "unchanged by the folds"})
         return refit_splits(ds, pool="every non-test patient") if cfg.refit else ds
     ds = load_dataset(cfg.dataset, size=cfg.size, data_dir=cfg.data_dir, download=cfg.download, progress=progress)
     assignment = None

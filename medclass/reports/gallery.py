@@ -35,7 +35,9 @@ def is_blank(heatmap: np.ndarray) -> bool:
 
 def embedded(gallery: dict, out: Path) -> dict:
     """The gallery with each item's PNG read back as bytes (for a page that embeds its figures)."""
-    groups = [{**g, "items": [{**it, "data": (out / it["png"]).read_bytes()} for it in g["items"]]}
+    groups = [{**g, "items": [{**it, "data": (out / it["png"]).read_bytes(),
+                               **({"slices_data": (out / it["slices_png"]).read_bytes()} if it.get("slices_png")
+                                  else {})} for it in g["items"]]}
               for g in gallery["groups"]]
     return {**gallery, "groups": groups}
 
@@ -54,6 +56,7 @@ def load_gallery(run_dir: str | os.PathLike, split: str) -> dict | None:
     if gallery.get("format") != GALLERY_FORMAT or gallery.get("split") != split:
         return None
     out = path.parent
-    if not all((out / it["png"]).is_file() for g in gallery["groups"] for it in g["items"]):
+    if not all((out / f).is_file() for g in gallery["groups"] for it in g["items"]
+               for f in (it["png"], it.get("slices_png")) if f):
         return None
     return embedded(gallery, out)

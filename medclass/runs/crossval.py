@@ -204,7 +204,7 @@ def _summarise(out: Path, runs: list[RunFolder], cfg: RunConfig) -> dict[str, An
     d = cfg.data
     return {
         "dataset": card["name"], "task": card["task"], "labels": card["labels"], "folds": len(runs),
-        "split_seed": d.split_seed, "unit": "patient" if "patient_id" in extra else "image",
+        "split_seed": d.split_seed, "unit": "patient" if "patient_id" in extra else card.get("unit", "image"),
         "pool": "every non-test patient" if d.manifest else "official train + val",
         "per_fold": per_fold, "across_folds": stats,
         "chosen_epochs": max(1, int(math.floor(float(np.median(best_epochs)) + 0.5))),

@@ -34,12 +34,12 @@ from ..data.build import build_dataset
 from ..errors import ConfigError, RunFolderError
 from ..evaluation.kinds import get_kind
 from ..interpret import compute_heatmaps
-from ..interpret.volume import volume_heatmaps
+from ..interpret.volume import slice_weights, volume_heatmaps
 from ..models import get_model_card
 from ..reports import figures
 from ..reports._render import render
 from ..reports.gallery import GALLERY_FORMAT, embedded, is_blank
-from ..reports.volume_figures import orthogonal_montage
+from ..reports.volume_figures import orthogonal_montage, slice_weights_figure
 from ..reports.wording import display_label
 from ..run_folder import RunFolder, load_run_config, read_predictions
 from ..utils.io import atomic_write_bytes, atomic_write_text
@@ -122,15 +122,23 @@ def build_gallery(run_dir: str | os.PathLike, split: str = "test", per_group: in
         if not len(idx):
             continue
         main = heatmaps_for(model, images[idx], method, 0 if shared else cls, None)
+        # a slice-pooling model also shows each slice's weight in its prediction (attention, 1/D, or max share)
+        weights = (slice_weights(model.model, model.to_tensor(images[idx]))
+                   if callable(getattr(model.model, "forward_with_attention", None)) else [None] * len(idx))
         other = {}  # image -> map toward the predicted class, when another class is explained
         if not shared and cls is not None:
             for c in np.unique(predicted[idx]):
                 sel = idx[predicted[idx] == c]
                 if c != cls:
                     other.update(zip(sel.tolist(), heatmaps_for(model, images[sel], method, int(c), None)))
-        for i, m in zip(idx.tolist(), main):
-            group["items"].append(_draw(out, split, i, images[i], m, other.get(i), y, p, kind, labels, cls,
-                                        predicted, name, shared))
+        for i, m, w in zip(idx.tolist(), main, weights):
+            item = _draw(out, split, i, images[i], m, other.get(i), y, p, kind, labels, cls, predicted, name, shared)
+            if w is not None:
+                rel = f"gallery/{split}_{i}_slices.png"
+                atomic_write_bytes(out / rel, slice_weights_figure(images[i], w, f"#{i}: each slice's weight in "
+                                                                                  f"the pooled prediction"))
+                item["slices_png"] = rel
+            group["items"].append(item)
     for group in gallery["groups"]:
         group["also_predicted"] = any(len(it["maps"]) > 1 for it in group["items"])
     gallery["blank_maps"] = sum(mp["blank"] for g in gallery["groups"] for it in g["items"] for mp in it["maps"])

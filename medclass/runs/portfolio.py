@@ -8,7 +8,7 @@ first, because with one worker successive halving compares each trial with those
 =================  ==============================================================================================
 group              candidates
 =================  ==============================================================================================
-base               the base configuration itself (ResNet-9 width 24, AdamW 2e-3, one-cycle, class-balanced
+base               the base configuration itself (ResNet-9 width 24, AdamW 2e-3, one-cycle, unweighted
                    cross-entropy, no augmentation, 28 px for the defaults)
 label-smoothing    cross-entropy with label smoothing 0.1 (classification tasks)
 class-weights      the other of none / balanced (classification tasks)

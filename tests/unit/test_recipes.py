@@ -19,7 +19,7 @@ def test_changing_a_returned_recipe_leaves_the_recipe_alone():
 
 
 def test_unknown_recipe_names_the_known_ones():
-    assert list_recipes() == ["medmnist-reference", "default"]
+    assert list_recipes() == ["medmnist-reference", "default", "default-balanced"]
     with pytest.raises(ConfigError, match=r"Unknown recipe 'medmnist'\. Did you mean 'medmnist-reference'\? "
-                                          r"Available: medmnist-reference, default\."):
+                                          r"Available: medmnist-reference, default, default-balanced\."):
         get_recipe("medmnist")

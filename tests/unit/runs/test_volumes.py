@@ -200,3 +200,14 @@ def test_an_exported_volume_model_reproduces_the_run(tmp_path, fmt):
     assert np.abs(exported.predict_proba(scan) - load_run(run.path).predict_proba(scan)).max() <= 1e-5
     with pytest.raises(DataError, match=r"takes a uint8 batch of shape \(N, 12, 12, 12, 1\)"):
         exported.predict_batch(np.zeros((1, SIDE, SIDE, 1), np.uint8))
+
+
+def test_slice_pooling_gallery_shows_slice_weights(tmp_path):
+    path = make_volume_npz(tmp_path / "v.npz", n=(16, 8, 8))
+    run = train(volume_config(path, model={"name": "slices_resnet9_attn", "width": 4}, epochs=1), tmp_path / "run")
+    evaluate_run(run.path, "test")
+    gallery = json.loads(Path(build_gallery(run.path, "test", per_group=1)).with_suffix(".json").read_text())
+    items = [it for g in gallery["groups"] for it in g["items"]]
+    assert items and all((run.path / "explain" / it["slices_png"]).is_file() for it in items)
+    report = write_report(run.path, "test").read_text()
+    assert "each axial slice's weight in the pooled prediction" in report
