@@ -23,7 +23,7 @@ def test_the_portfolio_turns_one_knob_at_a_time_from_the_base():
     cands, absent = build_portfolio(_base(), PortfolioFacts(task="binary"))
     names = _names(cands)
     assert names[0] == "base" and cands[0].overrides == {}
-    assert {"smoothing-0.1", "class-weights-none", "augment-light", "augment-medium", "lr-x2", "lr-x0.5",
+    assert {"smoothing-0.1", "class-weights-balanced", "augment-light", "augment-medium", "lr-x2", "lr-x0.5",
             "schedule-cosine", "resnet9-w16", "resnet9-w32", "resnet9-w64", "resnet18", "efficientnet_b0",
             "convnext_atto"} <= set(names)
     assert "resnet9-w24" not in names  # the base's own width is the base
@@ -79,7 +79,7 @@ def test_imagenet_candidates_only_when_cached(monkeypatch):
 
 def test_regression_has_no_classification_knobs():
     cands, _ = build_portfolio(_base(), PortfolioFacts(task="regression"))
-    assert not {"smoothing-0.1", "class-weights-none"} & set(_names(cands))
+    assert not {"smoothing-0.1", "class-weights-balanced", "class-weights-none"} & set(_names(cands))
 
 
 def test_combination_takes_the_best_change_of_each_group_that_beat_the_base():
