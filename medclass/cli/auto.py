@@ -145,10 +145,13 @@ def describe(cfg: Any, budget: float, folds: int, names: list[str] | None, ensem
     from ..config import config_to_dict
     from ..data.medmnist import MEDMNIST
     from ..runs.portfolio import build_portfolio, portfolio_facts, select
+    from ..runs.volumes import match_model
 
     info = MEDMNIST.get(cfg.data.dataset) if cfg.data.manifest is None else None
     task = cfg.data.task or (info.task if info else "binary")
-    facts = portfolio_facts(cfg, task)
+    dims = 3 if (info.spatial_dims == 3 if info else cfg.data.volumes) else 2  # a .npz path: read when auto runs
+    cfg = match_model(cfg, dims, cfg.data.manifest or cfg.data.dataset)
+    facts = portfolio_facts(cfg, task, dims)
     cands, absent = build_portfolio(cfg, facts)
     cands = select(cands, names)
     ens = "ensemble the top 3 if validation says it helps, " if ensemble else ""

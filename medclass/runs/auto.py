@@ -70,6 +70,7 @@ from .evaluate import evaluate_run
 from .leaderboard import candidate_row, leaderboard_csv, metric_name
 from .portfolio import Candidate, build_portfolio, candidate_config, combine, portfolio_facts, select
 from .train import train
+from .volumes import match_model
 
 __all__ = ["auto", "SMALL_VAL", "CV_FOLDS"]
 
@@ -134,10 +135,11 @@ def auto(cfg: RunConfig | Mapping[str, Any], out: str | os.PathLike, budget_s: f
     _check_out(out, overwrite)
     say = _Say(on_event, clock)
     say("start", f"loading {base.data.manifest or base.data.dataset}")
-    build_dataset(base.data, progress=download_progress)  # a download happens here, once
+    ds = build_dataset(base.data, progress=download_progress)  # a download happens here, once
+    base = match_model(base, ds.spatial_dims, ds.name)  # volumes: the base is a 3D model, its candidates too
     say("probe", "timing the base configuration")
     p = probe(base)
-    cands, absent = build_portfolio(base, portfolio_facts(base, p.task))
+    cands, absent = build_portfolio(base, portfolio_facts(base, p.task, ds.spatial_dims))
     cands = select(cands, candidates)
     small = bool(folds) and p.n_val < SMALL_VAL
     name = base.data.manifest or base.data.dataset
@@ -233,6 +235,13 @@ class _Auto:
             row.update(state="skipped", reason=f"budget: its first rung (~{first:.0f}s) would end after the "
                                                f"screening deadline")
             self.say("trial", f"{cand.name}: skipped (budget)")
+            return
+        rung = plan.rungs[0] * self._speed(cand)
+        if cand.cost > 1 and self._ranked() and rung > self._slow_limit():  # known to be too slow: not started
+            row.update(state="skipped", reason=f"too slow for this budget: its first rung would take ~{rung:.0f}s "
+                                               f"({cand.cost:.1f} times the base's epoch; "
+                                               f"{self._slow_limit():.0f}s allowed)")
+            self.say("trial", f"{cand.name}: skipped (too slow)")
             return
         trial = self.study.ask()
         trial.set_user_attr("candidate", cand.name)
@@ -401,8 +410,15 @@ class _Auto:
     # --- budget --------------------------------------------------------------------------------
 
     def _speed(self, cand: Candidate) -> float:
-        """Seconds per epoch: measured for this candidate, else the base's (measured, or probed)."""
-        return self.speed.get(cand.name) or self.speed.get("base") or self.p.epoch_seconds
+        """Seconds per epoch: measured for this candidate, else the base's (measured, or probed) times the
+        candidate's known relative cost (another input size)."""
+        return self.speed.get(cand.name) or (self.speed.get("base") or self.p.epoch_seconds) * cand.cost
+
+    def _slow_limit(self) -> float:
+        """The longest first rung a trial may take once another is complete: a share of the screening time, or
+        what the base's first rung takes when that is more."""
+        base = self.speed.get("base") or self.p.epoch_seconds
+        return max(SLOW_SHARE * self.plan.screen_seconds, self.plan.rungs[0] * base)
 
     def _leader(self) -> dict[str, Any] | None:
         done = self._ranked()
@@ -492,7 +508,7 @@ class _TrialWatch(Callback):
         if trainer.epoch == 0 and batch == 3 and len(trainer.train_loader) >= 8:
             per_batch = (time.perf_counter() - self.t_batch) / 3
             first = per_batch * len(trainer.train_loader) * run.plan.rungs[0]
-            allowed = max(SLOW_SHARE * run.plan.screen_seconds, run.plan.rungs[0] * run._speed(self.cand))
+            allowed = run._slow_limit()
             if run._ranked() and (first > allowed or run.clock.elapsed() + first > run._screen_deadline()):
                 raise BudgetStop(f"too slow for this budget: its first rung would take ~{first:.0f}s "
                                  f"(projected after 3 batches; {allowed:.0f}s allowed)")

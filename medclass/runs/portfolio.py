@@ -31,6 +31,17 @@ input-size         64 px when the base is 28 px (or 28 when it is 64): for MedMN
 combination       added after screening: the best change of each group that beat the base, all together
 =================  ==============================================================================================
 
+**Volumes** (a dataset of 3D images) keep the training knobs above (the augmentations run in 3D, with the same
+rule for mirrors) and screen the three ways to model a volume instead of the 2D models, sized for a CPU from
+the per-design costs in ``benchmarks/results/volumes_cost.md`` (seconds per epoch at 28³ on two cores): the
+base is the volume default ``cnn3d_small`` width 8 (15 s); the candidates are ``cnn3d_small`` width 16, the 3D
+ResNet-10 (``resnet10_3d``, 30 s), ACS convolutions (``resnet9_acs``, 30 s), 2.5D orthogonal planes
+(``resnet9_25d``, 2 s) and a 2D ResNet-9 per slice with mean or gated-attention pooling (``slices_resnet9_mean`` /
+``_attn``, 7 s); ImageNet-initialised ``resnet18_25d`` and ``resnet18_acs`` when their weights are cached. The
+ResNet-18-sized 3D designs (``resnet18_3d``, 52 s; ``resnet18_acs`` from scratch, 424 s) are left out and
+listed with the reason. Another input size is a candidate with its cost known in advance (8 times the voxels at
+64³ against 28³), so the screening skips it without starting it when its first rung cannot fit the budget.
+
 :func:`build_portfolio` is pure (the facts about the data and the caches come in as :class:`PortfolioFacts`);
 :func:`portfolio_facts` gathers those facts, without downloading anything.
 """
@@ -62,16 +73,33 @@ WIDTHS = (16, 32, 64)
 RESNET9_WIDTH = 24  # resnet9's width when model.width is unset
 TIMM_MODELS = ("efficientnet_b0", "convnext_atto")
 IMAGENET_MODELS = ("resnet18", "efficientnet_b0", "convnext_atto")
+# volumes: (name, width or None for the card's default, note); costs from benchmarks/results/volumes_cost.md
+VOLUME_MODELS = (("cnn3d_small", 16, "3D ResNet-9 at width 16"),
+                 ("resnet10_3d", None, "3D ResNet-10 (width 16)"),
+                 ("resnet9_acs", None, "ResNet-9 with ACS convolutions (width 16)"),
+                 ("resnet9_25d", None, "2.5D: three orthogonal planes as channels of a 2D ResNet-9"),
+                 ("slices_resnet9_mean", None, "2D ResNet-9 per axial slice, features averaged"),
+                 ("slices_resnet9_attn", None, "2D ResNet-9 per axial slice, gated-attention pooling"))
+VOLUME_IMAGENET_MODELS = ("resnet18_25d", "resnet18_acs")
+VOLUME_LEFT_OUT = {"resnet18_3d": "3D ResNet-18: about 3.5 times cnn3d_small's time per epoch on two CPU cores "
+                                  "(volumes_cost.md); too few epochs fit a 10-minute budget",
+                   "resnet18_acs": "ACS ResNet-18 from scratch at the paper's width 64: about 28 times "
+                                   "cnn3d_small's time per epoch on two CPU cores (a GPU design)"}
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One recipe to screen: ``overrides`` over the base configuration, the ``group`` (knob) it turns."""
+    """One recipe to screen: ``overrides`` over the base configuration, the ``group`` (knob) it turns.
+
+    ``cost``: its expected seconds per epoch relative to the base's, where that is known before it runs (another
+    input size: the ratio of pixels or voxels); the screening uses it until the candidate's own epochs are timed.
+    """
 
     name: str
     group: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
     note: str = ""
+    cost: float = 1.0
 
     def settings(self) -> dict[str, Any]:
         """The overrides as dotted keys (``{"train.lr": 0.004}``), for tables."""
@@ -84,7 +112,8 @@ class PortfolioFacts:
 
     ``modality``: MedMNIST's modality text, or the manifest's preprocessing preset, or ``None``. ``mirror``:
     whether flips are allowed. ``other_sizes``: input sizes available besides the base's. ``imagenet``: model
-    name -> whether its ImageNet weights are in the local cache. ``task``: the dataset's task.
+    name -> whether its ImageNet weights are in the local cache. ``task``: the dataset's task. ``spatial_dims``:
+    2 for images, 3 for volumes.
     """
 
     task: str
@@ -93,9 +122,10 @@ class PortfolioFacts:
     other_sizes: tuple[int, ...] = ()
     imagenet: Mapping[str, bool] = field(default_factory=dict)
     size_note: str = ""
+    spatial_dims: int = 2
 
 
-def portfolio_facts(base: RunConfig, task: str) -> PortfolioFacts:
+def portfolio_facts(base: RunConfig, task: str, spatial_dims: int = 2) -> PortfolioFacts:
     """The facts for :func:`build_portfolio`: modality, whether to mirror, local sizes and cached weights."""
     d = base.data
     info = MEDMNIST.get(d.dataset) if d.manifest is None else None
@@ -118,14 +148,14 @@ def portfolio_facts(base: RunConfig, task: str) -> PortfolioFacts:
                 f"(nothing is downloaded)") if missing else ""
     else:  # an .npz path: one size, modality unknown
         modality, mirror, other, note = None, False, (), "a MedMNIST-layout .npz file holds one size"
-    imagenet = {m: imagenet_cached(m) for m in IMAGENET_MODELS}
+    imagenet = {m: imagenet_cached(m) for m in (VOLUME_IMAGENET_MODELS if spatial_dims == 3 else IMAGENET_MODELS)}
     return PortfolioFacts(task=task, modality=modality, mirror=mirror, other_sizes=other, imagenet=imagenet,
-                          size_note=note)
+                          size_note=note, spatial_dims=spatial_dims)
 
 
 def build_portfolio(base: RunConfig, facts: PortfolioFacts) -> tuple[list[Candidate], list[dict[str, str]]]:
     """The candidates to screen, in screening order, and the options left out (``{"name", "reason"}``)."""
-    t, m = base.train, base.model
+    t = base.train
     cands = [Candidate("base", "base", {}, "the base configuration")]
     absent: list[dict[str, str]] = []
     if not get_kind(facts.task).values:  # label smoothing is for classes, not regression values
@@ -149,6 +179,15 @@ def build_portfolio(base: RunConfig, facts: PortfolioFacts) -> tuple[list[Candid
                                f"learning rate {t.lr * factor:.3g}"))
     sched = "cosine" if t.schedule == "onecycle" else "onecycle"
     cands.append(Candidate(f"schedule-{sched}", "schedule", {"train": {"schedule": sched}}, f"{sched} schedule"))
+    if facts.spatial_dims == 3:
+        _volume_models(base, facts, cands, absent)
+    else:
+        _image_models(base, facts, cands, absent)
+    return cands, absent
+
+
+def _image_models(base: RunConfig, facts: PortfolioFacts, cands: list[Candidate], absent: list[dict]) -> None:
+    m = base.model
     base_width = m.width if m.width is not None else RESNET9_WIDTH
     for w in WIDTHS:
         if not (m.name == "resnet9" and base_width == w):
@@ -157,11 +196,31 @@ def build_portfolio(base: RunConfig, facts: PortfolioFacts) -> tuple[list[Candid
     for name in ("resnet18", *TIMM_MODELS):
         if m.name != name:
             cands.append(Candidate(name, "model", {"model": {"name": name, "width": None}}, f"{name}, random init"))
+    _sizes_and_weights(base, facts, cands, absent, IMAGENET_MODELS)
+
+
+def _volume_models(base: RunConfig, facts: PortfolioFacts, cands: list[Candidate], absent: list[dict]) -> None:
+    m = base.model
+    for name, width, note in VOLUME_MODELS:
+        if m.name == name and (width is None or m.width == width):
+            continue
+        label = f"{name}-w{width}" if width else name
+        cands.append(Candidate(label, "model", {"model": {"name": name, "width": width}}, note))
+    _sizes_and_weights(base, facts, cands, absent, VOLUME_IMAGENET_MODELS)
+    absent.extend({"name": name, "reason": why} for name, why in VOLUME_LEFT_OUT.items() if m.name != name)
+
+
+def _sizes_and_weights(base: RunConfig, facts: PortfolioFacts, cands: list[Candidate], absent: list[dict],
+                       imagenet_models: Sequence[str]) -> None:
+    """The other input sizes (their cost known: pixels or voxels), and ImageNet starts whose weights are cached."""
+    dims = facts.spatial_dims
     for size in facts.other_sizes:
-        cands.append(Candidate(f"size-{size}", "input-size", {"data": {"size": size}}, f"{size} px input"))
+        what = f"{size} px" if dims == 2 else f"{size}³ voxel"
+        cands.append(Candidate(f"size-{size}", "input-size", {"data": {"size": size}}, f"{what} input",
+                               cost=(size / base.data.size) ** dims))
     if facts.size_note:
         absent.append({"name": "input size", "reason": facts.size_note})
-    for name in IMAGENET_MODELS:
+    for name in imagenet_models:
         if facts.imagenet.get(name):
             cands.append(Candidate(f"{name}-imagenet", "model",
                                    {"model": {"name": name, "width": None, "pretrained": "imagenet"}},
@@ -170,7 +229,6 @@ def build_portfolio(base: RunConfig, facts: PortfolioFacts) -> tuple[list[Candid
             absent.append({"name": f"{name}-imagenet",
                            "reason": f"ImageNet weights for {name} are not in the local cache; there is no "
                                      f"download, so pretrained {name} is not a candidate"})
-    return cands, absent
 
 
 def combine(scored: Sequence[tuple[Candidate, float]], base_score: float) -> Candidate | None:

@@ -61,6 +61,14 @@ def test_print_config_says_what_auto_does(toy, capsys):
     assert "lr-x2" in out and "resnet9-w64" not in out
 
 
+def test_print_config_of_a_volume_dataset_lists_3d_designs(capsys):
+    assert main(["auto", "--dataset", "adrenalmnist3d", "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "cnn3d_small-w16" in out and "resnet9_25d" in out and "slices_resnet9_attn" in out
+    assert "resnet9-w64" not in out and "efficientnet_b0" not in out and "(absent) resnet18_3d" in out
+    assert "name: cnn3d_small" in out  # the base is the volume default, as training will resolve it
+
+
 def test_misuse_is_one_line(toy, tmp_path, capsys):
     assert main(["train", "--dataset", str(toy), "--budget", "10m", "--out", str(tmp_path / "r")]) == 2
     assert "--budget only apply with --recipe auto" in _err(capsys)

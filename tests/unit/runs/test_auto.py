@@ -14,14 +14,16 @@ import shutil
 import time
 
 import pytest
+import yaml
 
-from medclass.config import replace
+from medclass.config import config_from_dict, replace
 from medclass.errors import ConfigError, RunFolderError
 from medclass.reports import build_report
 from medclass.runs import RunFolder
 from medclass.runs.auto import auto
 from medclass.runs.portfolio import Candidate
 from tests.conftest import fast_config, make_npz
+from tests.unit.runs.test_volumes import make_volume_npz
 
 MARGIN_S = 5.0  # fixed slack on top of 10% of the budget, for tiny budgets (see the module docstring)
 STATES = {"complete", "pruned", "failed", "skipped"}
@@ -167,3 +169,26 @@ def test_bad_arguments_fail_before_any_work(toy, tmp_path):
         auto(_cfg(toy), tmp_path / "d", budget_s=30)
     with pytest.raises(RunFolderError, match="not made by medclass auto"):
         auto(_cfg(toy), tmp_path / "d", budget_s=30, overwrite=True)
+
+
+def test_volumes_screen_3d_designs_and_train_a_3d_final(tmp_path):
+    """A volume dataset: the base becomes the 3D default, the candidates are 3D designs, the final model is 3D."""
+    data = make_volume_npz(tmp_path / "vol.npz", n=(32, 16, 16), side=12)
+    cfg = config_from_dict({"data": {"dataset": str(data), "leakage": "off"},
+                            "train": {"epochs": 4, "batch_size": 8, "num_threads": 1},
+                            "eval": {"n_boot": 100}})
+    r = auto(cfg, tmp_path / "out", budget_s=40, candidates=["base", "resnet9_25d"], folds=0, ensemble=False)
+    rows = {row["candidate"]: row for row in json.loads((tmp_path / "out" / "leaderboard.json").read_text())["rows"]}
+    assert rows["base"]["state"] == "complete" and rows["resnet9_25d"]["state"] in ("complete", "pruned"), rows
+    final = config_from_dict(yaml.safe_load((tmp_path / "out" / "final" / "config.yaml").read_text()))
+    assert final.model.name in ("cnn3d_small", "resnet9_25d")
+    assert r["test"]["n"] == 16 and 0 <= r["test"]["auc"] <= 1
+
+
+def test_a_candidate_known_to_be_too_slow_is_skipped_without_starting(toy, tmp_path):
+    slow = Candidate("size-huge", "input-size", {"train": {"lr": 3e-3}}, "pretends to cost 500 epochs", cost=500.0)
+    r = auto(_cfg(toy), tmp_path / "out", budget_s=20, candidates=["base", slow], folds=0, ensemble=False)
+    rows = {row["candidate"]: row for row in json.loads((tmp_path / "out" / "leaderboard.json").read_text())["rows"]}
+    assert rows["size-huge"]["state"] == "skipped" and rows["size-huge"]["trial"] is None, rows["size-huge"]
+    assert "too slow" in rows["size-huge"]["reason"] or "budget" in rows["size-huge"]["reason"]
+    assert r["winner"]["candidate"] == "base"

@@ -9,6 +9,7 @@ from medclass.errors import ConfigError
 from medclass.runs import portfolio as pf
 from medclass.runs.budget import Plan, Probe, plan_budget
 from medclass.runs.portfolio import Candidate, PortfolioFacts, build_portfolio, candidate_config, combine, select
+from medclass.runs.volumes import match_model
 
 
 def _base(**data):
@@ -75,6 +76,31 @@ def test_imagenet_candidates_only_when_cached(monkeypatch):
     assert r18.overrides["model"]["pretrained"] == "imagenet"
     assert "efficientnet_b0-imagenet" not in _names(cands)
     assert any(a["name"] == "efficientnet_b0-imagenet" and "not in the local cache" in a["reason"] for a in absent)
+
+
+def test_volumes_screen_3d_designs_not_2d_models(monkeypatch):
+    monkeypatch.setattr(pf, "imagenet_cached", lambda name: name == "resnet18_25d")
+    base = match_model(_base(dataset="adrenalmnist3d"), 3, "adrenalmnist3d")
+    assert (base.model.name, base.model.width) == ("cnn3d_small", 8)
+    facts = PortfolioFacts(task="binary", modality="Shape from Abdominal CT", other_sizes=(64,), spatial_dims=3,
+                           imagenet={"resnet18_25d": True, "resnet18_acs": False})
+    cands, absent = build_portfolio(base, facts)
+    names = _names(cands)
+    assert {"cnn3d_small-w16", "resnet10_3d", "resnet9_acs", "resnet9_25d", "slices_resnet9_mean",
+            "slices_resnet9_attn", "resnet18_25d-imagenet", "augment-light", "lr-x2"} <= set(names)
+    assert not {"resnet9-w16", "resnet18", "efficientnet_b0", "convnext_atto"} & set(names)
+    assert {a["name"] for a in absent} >= {"resnet18_3d", "resnet18_acs", "resnet18_acs-imagenet"}
+    size = next(c for c in cands if c.name == "size-64")
+    assert size.cost == pytest.approx((64 / 28) ** 3) and "voxel" in size.note
+    for c in cands:  # every candidate is a valid configuration with a 3D model
+        cfg = candidate_config(base, c, epochs=2)
+        assert match_model(cfg, 3, "adrenalmnist3d") is cfg
+
+
+def test_another_input_size_carries_its_cost():
+    cands, _ = build_portfolio(_base(), PortfolioFacts(task="binary", other_sizes=(64,)))
+    assert next(c for c in cands if c.name == "size-64").cost == pytest.approx((64 / 28) ** 2)
+    assert all(c.cost == 1.0 for c in cands if c.name != "size-64")
 
 
 def test_regression_has_no_classification_knobs():
