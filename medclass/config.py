@@ -259,6 +259,9 @@ class TrainConfig:
                                           "tied epoch is kept, as a saturated AUC otherwise picks among equal "
                                           "epochs by noise; 0 keeps the first epoch with the highest AUC (the "
                                           "MedMNIST rule)", ge=0)
+    checkpoint_guard: bool = _f(True, "best: an epoch whose validation loss is worse than uniform probabilities "
+                                      "(knowing nothing) is not kept while a sound epoch exists, however high "
+                                      "its validation AUC: its probabilities are degenerate (classification)")
     channels_last: bool = _f(True, "NHWC memory layout; about 20% faster convolutions on CPU")
     device: str = _f("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
     num_threads: int = _f(0, "CPU threads for PyTorch; 0 keeps PyTorch's choice", ge=0)

@@ -31,6 +31,7 @@ RECIPES: dict[str, dict[str, Any]] = {
             "schedule": "multistep", "milestones": [0.5, 0.75], "gamma": 0.1, "label_smoothing": 0.0,
             "class_weights": "none",
             "ema": 0.0, "early_stopping": 0, "checkpoint_tolerance": 0.0,
+            "checkpoint_guard": False,
             "augment": {"hflip": False, "vflip": False, "rotate": 0.0, "scale": 0.0, "translate": 0.0,
                         "brightness": 0.0, "contrast": 0.0},
         },

@@ -371,7 +371,8 @@ def checkpoint_rule_record(cfg: RunConfig) -> dict[str, Any]:
     """What the kept checkpoint's metadata records about the rule (read back by :func:`checkpoint_rule_text`)."""
     if checkpoint_rule(cfg) == "last":
         return {"chosen_by": "last_epoch"}
-    return {"tolerance_se": cfg.train.checkpoint_tolerance} if cfg.train.checkpoint_tolerance else {}
+    rule: dict[str, Any] = {"tolerance_se": cfg.train.checkpoint_tolerance} if cfg.train.checkpoint_tolerance else {}
+    return {**rule, "guard": "uninformative_loss"} if cfg.train.checkpoint_guard else rule
 
 
 def checkpoint_rule_text(checkpoint: dict[str, Any]) -> str:
@@ -383,6 +384,8 @@ def checkpoint_rule_text(checkpoint: dict[str, Any]) -> str:
     k = checkpoint.get("tolerance_se")
     if k:
         text += f" (the latest epoch within {k:g} standard error{'s' if k != 1 else ''} of the highest)"
+    if checkpoint.get("guard") == "uninformative_loss":
+        text += "; epochs whose validation loss was worse than uniform probabilities were passed over"
     return text
 
 

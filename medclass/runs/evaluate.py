@@ -78,7 +78,7 @@ def score_split(folder: RunFolder, ds: ImageDataset, split: str, cfg: RunConfig,
     metrics = {"dataset": ds.name, "split": split, **result.pop("metrics"), "loss": loss,
                "checkpoint": {"file": "checkpoints/best.safetensors", "epoch": meta.get("epoch"),
                               "chosen_by": meta.get("chosen_by", monitor), monitor: meta.get(monitor),
-                              **({"tolerance_se": meta["tolerance_se"]} if "tolerance_se" in meta else {})},
+                              **{k: meta[k] for k in ("tolerance_se", "guard") if k in meta}},
                "tta": cfg.eval.tta, "inference_seconds": round(seconds, 3), **result}
     return metrics, probs, labels
 

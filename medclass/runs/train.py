@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..config import RunConfig, config_to_dict, replace, validate
@@ -156,18 +157,30 @@ def prepare_training(cfg: RunConfig, folder: RunFolder | None, callbacks: Sequen
                 folder.best_weights, trainer.eval_model.state_dict(),
                 {**meta, "epoch": record["epoch"], task.monitor: record[task.monitor], **rule})
 
-    callbacks = [BestCheckpoint(save_best, monitor=task.monitor, keep=checkpoint_rule(cfg),
-                                tolerance=t.checkpoint_tolerance),
-                 EarlyStopping(t.early_stopping, monitor=task.monitor),
-                 *([_SaveProgress(folder, meta, sums)] if folder is not None else []), *callbacks]
     weights = (task.balanced_weights(ds.split("train").labels, ds.num_classes) if t.class_weights == "balanced"
                else None)
     loss_fn = build_loss(task, t, weights)
     eval_loss_fn = build_loss(task, replace(t, label_smoothing=0.0))  # validation loss: unweighted, unsmoothed
+    guard = uninformative_loss(task, eval_loss_fn, ds.split("val").labels, ds.num_classes) if t.checkpoint_guard \
+        else None
+    callbacks = [BestCheckpoint(save_best, monitor=task.monitor, keep=checkpoint_rule(cfg),
+                                tolerance=t.checkpoint_tolerance, max_loss=guard),
+                 EarlyStopping(t.early_stopping, monitor=task.monitor),
+                 *([_SaveProgress(folder, meta, sums)] if folder is not None else []), *callbacks]
     trainer = Trainer(model, task, optimizer, scheduler, train_loader, val_loader, epochs=t.epochs, seed=cfg.seed,
                       loss_fn=loss_fn, eval_loss_fn=eval_loss_fn, grad_clip=t.grad_clip, amp=t.amp, ema_decay=t.ema,
                       tta=cfg.eval.tta, threshold=cfg.eval.threshold, callbacks=callbacks)
     return TrainingSetup(cfg, ds, device, meta, pipeline, trainer)
+
+
+def uninformative_loss(task: Task, loss_fn: torch.nn.Module, labels: np.ndarray, num_classes: int) -> float | None:
+    """The validation loss of a model that knows nothing: zero logits, i.e. uniform probabilities (1/K per class,
+    1/2 per label); ``None`` for regression, whose zero output is the training mean rather than no knowledge."""
+    if task.regression or len(labels) == 0:
+        return None
+    target = task.target(torch.as_tensor(labels))
+    with torch.no_grad():
+        return float(loss_fn(torch.zeros(len(labels), task.num_outputs(num_classes)), target))
 
 
 def _input_statistics(cfg: RunConfig, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -375,6 +388,8 @@ def _finish(setup: TrainingSetup, folder: RunFolder, seconds: float) -> None:
         monitor=best.monitor, **{f"best_{best.monitor}": best.best}, **highest,
         stopped_early=trainer.epoch < cfg.train.epochs,
         checkpoint=best.keep, checkpoint_tolerance=cfg.train.checkpoint_tolerance, **refit,
+        **({"checkpoint_passed_over": [e for e in best.passed_over if e != best.best_epoch]}
+           if best.max_loss is not None else {}),
         train_seconds=round(train_seconds, 2), wall_seconds=round(seconds, 2),
         images_per_s=round(sum(r["images_per_s"] * r["seconds"] for r in hist) / max(train_seconds, 1e-9), 1),
         data_share=round(sum(r["data_share"] * r["seconds"] for r in hist) / max(train_seconds, 1e-9), 4),

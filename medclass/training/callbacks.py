@@ -91,10 +91,17 @@ class BestCheckpoint(Callback, _Monitor):
 
     With ``keep="last"`` every epoch is saved, so the kept checkpoint is the final epoch's, whatever the
     monitor says: for a refit on train+val, whose validation split is training data and cannot choose.
+
+    With ``max_loss`` (the validation loss of uniform probabilities: knowing nothing), an epoch whose validation
+    loss is above it is *degenerate*: its probabilities are worse than no model however well it ranks, as in a
+    3D run whose batch-norm statistics swung mid-schedule (validation AUC 0.90, validation loss 6.0, every
+    volume called positive, accuracy 0.22). Such an epoch is kept only while no sound epoch has been (the best
+    of them, provisionally); the first sound epoch replaces it, and degenerate epochs never set the best value
+    that later epochs are compared with. Their numbers are in ``passed_over``.
     """
 
     def __init__(self, save: Callable[[Any, dict[str, Any]], os.PathLike | None], monitor: str = "val_auc",
-                 mode: str = "max", keep: str = "best", tolerance: float = 0.0):
+                 mode: str = "max", keep: str = "best", tolerance: float = 0.0, max_loss: float | None = None):
         _Monitor.__init__(self, monitor, mode)
         if keep not in ("best", "last"):
             raise ValueError(f"keep must be 'best' or 'last', got {keep!r}")
@@ -105,6 +112,14 @@ class BestCheckpoint(Callback, _Monitor):
         self.best_epoch: int | None = None
         self.top: float | None = None  # the best value so far and its standard error (tolerance > 0)
         self.top_se: float = float("nan")
+        self.max_loss = max_loss
+        self.provisional = False  # the kept epoch is degenerate (no sound epoch yet)
+        self.passed_over: list[int] = []  # degenerate epochs that the monitor alone would have kept
+
+    def _degenerate(self, record: dict[str, Any]) -> bool:
+        loss = record.get("val_loss")
+        return (self.max_loss is not None and self.keep == "best" and loss is not None and not math.isnan(loss)
+                and loss > self.max_loss)
 
     def _tied_or_better(self, v: float, record: dict[str, Any]) -> bool:
         if math.isnan(v):
@@ -118,20 +133,37 @@ class BestCheckpoint(Callback, _Monitor):
         return v >= self.top - margin if self.mode == "max" else v <= self.top + margin
 
     def on_epoch_end(self, trainer, record):
-        v = self.value(record)
+        v, epoch = self.value(record), int(record["epoch"])
+        if self._degenerate(record):
+            if self.top is not None and self.improves(v, self.top):  # the monitor alone would have kept it
+                self.passed_over.append(epoch)
+                log.info("epoch %d: validation loss %.3f is worse than uniform probabilities (%.3f), so its "
+                         "higher %s does not make it the kept epoch", epoch, record["val_loss"], self.max_loss,
+                         self.monitor)
+            if (self.best_epoch is None or self.provisional) and self.improves(v, self.best):
+                self.best, self.best_epoch, self.provisional = v, epoch, True
+                self.save(trainer, record)
+            record["best_epoch"] = self.best_epoch
+            return
+        if self.provisional:  # the first sound epoch replaces a degenerate one, whatever their values
+            self.best = self.best_epoch = self.top = None
+            self.top_se, self.provisional = float("nan"), False
         if self.tolerance > 0 and self.keep == "best":
             keep = self._tied_or_better(v, record)
         else:
             keep = self.keep == "last" or self.improves(v, self.best)
         if keep:
-            self.best, self.best_epoch = v, int(record["epoch"])
+            self.best, self.best_epoch = v, epoch
             self.save(trainer, record)
         record["best_epoch"] = self.best_epoch
 
     def state_dict(self):
-        return {"best": self.best, "best_epoch": self.best_epoch, "top": self.top, "top_se": self.top_se}
+        return {"best": self.best, "best_epoch": self.best_epoch, "top": self.top, "top_se": self.top_se,
+                "provisional": self.provisional, "passed_over": list(self.passed_over)}
 
     def load_state_dict(self, state):
         self.best, self.best_epoch = state["best"], state["best_epoch"]
         self.top, self.top_se = state.get("top", self.best), state.get("top_se", float("nan"))
+        self.provisional = bool(state.get("provisional", False))
+        self.passed_over = list(state.get("passed_over", []))
 
