@@ -20,8 +20,9 @@ Given a dataset and a budget (600 s by default), :func:`auto`
    reserves up to 35% of the budget for it); a final that could not train longer than the screening did is the
    winning trial itself, copied;
 5. optionally **ensembles the top k** (3): the final run and the next two candidates (retrained like the final
-   when the budget allows, else their trials), kept only when the averaged validation predictions beat the
-   final model's own validation score by at least 0.002;
+   when the budget allows, else their trials) or, where fewer candidates completed, the winner trained again
+   from other seeds as far as the time left allows; kept only when the averaged validation predictions beat
+   the final model's own validation score by at least 0.002;
 6. **scores the test split once**, for the chosen model only (``OUT/final`` or ``OUT/ensemble``): no trial,
    fold or member is ever scored on test.
 
@@ -53,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import RunConfig, build_config, validate
+from ..config import RunConfig, build_config, replace, validate
 from ..data.build import build_dataset
 from ..data.download import ProgressFn
 from ..errors import ConfigError, MedclassError, RunFolderError
@@ -362,8 +363,8 @@ class _Auto:
         evidence: dict[str, Any] = {"considered": False, "chosen": False, "k": ENSEMBLE_K,
                                     "min_gain": ENSEMBLE_MIN_GAIN}
         others = [r for r in ranked[1:ENSEMBLE_K] if r.get("folder")]
-        if not self.ensemble or not others:
-            evidence["reason"] = "turned off (--no-ensemble)" if not self.ensemble else "fewer than two candidates"
+        if not self.ensemble:
+            evidence["reason"] = "turned off (--no-ensemble)"
             return "final", evidence
         members = [self.out / "final"]
         epochs = final.get("epochs") or 0
@@ -382,6 +383,11 @@ class _Auto:
                 except Exception as e:  # noqa: BLE001 - the trial stands in for it
                     log.warning("ensemble member %s failed (%s); its trial is used", cand.name, e)
             members.append(self.out / r["folder"])
+        members += self._seed_members(final, ENSEMBLE_K - len(members), epochs)
+        if len(members) < 2:
+            evidence["reason"] = ("fewer than two candidates completed, and the time left cannot train the winner "
+                                  "again with another seed")
+            return "final", evidence
         rel = [str(m.relative_to(self.out)) for m in members]
         try:
             single, combined = _val_scores(members)
@@ -395,6 +401,31 @@ class _Auto:
                             f"{'kept' if chosen else 'not kept'} (it must gain at least {ENSEMBLE_MIN_GAIN})"))
         self.say("ensemble", evidence["reason"])
         return ("ensemble" if chosen else "final"), evidence
+
+    def _seed_members(self, final: dict[str, Any], wanted: int, epochs: int) -> list[Path]:
+        """Fill the ensemble with the winner trained again from other seeds, while the budget allows: when
+        successive halving left fewer than k complete candidates, the time left would otherwise go unused
+        (a seed ensemble of the default recipe gained on validation and test: benchmarks/results/ensembles.md)."""
+        winner = next(c for c in self.cands if c.name == final["candidate"])
+        need = max(epochs, 1) * self._speed(winner) + self.overhead
+        out: list[Path] = []
+        for i in range(1, wanted + 1):
+            if self.clock.elapsed() + need + self.plan.end_seconds > self.clock.budget:
+                break
+            seed = self.base.seed + i
+            dest = self.out / "members" / f"{winner.name}-seed{seed}"
+            self.say("ensemble", f"training member {winner.name} with seed {seed} for {epochs} epochs")
+            cfg = replace(candidate_config(self.base, winner, epochs=max(epochs, 1)), seed=seed)
+            try:
+                train(cfg, dest, callbacks=[
+                    Deadline(self.clock, lambda: self.clock.budget - self.plan.end_seconds, soft=True),
+                    *self.callbacks])
+            except Exception as e:  # noqa: BLE001 - the ensemble is only an option
+                log.warning("seed member %s failed (%s)", dest.name, e)
+                shutil.rmtree(dest, ignore_errors=True)
+                break
+            out.append(dest)
+        return out
 
     def _score_test(self, model: str, evidence: dict[str, Any]) -> dict[str, Any]:
         self.say("test", f"scoring the test split once, for {model}")

@@ -192,3 +192,17 @@ def test_a_candidate_known_to_be_too_slow_is_skipped_without_starting(toy, tmp_p
     assert rows["size-huge"]["state"] == "skipped" and rows["size-huge"]["trial"] is None, rows["size-huge"]
     assert "too slow" in rows["size-huge"]["reason"] or "budget" in rows["size-huge"]["reason"]
     assert r["winner"]["candidate"] == "base"
+
+
+def test_one_complete_candidate_fills_the_ensemble_with_other_seeds(toy, tmp_path):
+    """With only the base screened, the time left trains it again from other seeds; validation decides."""
+    t0 = time.perf_counter()
+    r = auto(_cfg(toy), tmp_path / "out", budget_s=30, candidates=["base"], folds=0)
+    assert time.perf_counter() - t0 <= 1.1 * 30 + MARGIN_S
+    ev = r["ensemble"]
+    assert ev["considered"] and ev["members"][0] == "final" and "members/base-seed1" in ev["members"], ev
+    seeds = [yaml.safe_load((tmp_path / "out" / m / "config.yaml").read_text())["seed"] for m in ev["members"]]
+    assert seeds == list(range(len(seeds))) and len(seeds) >= 2  # base seed 0, then 1 (and 2 when it fits)
+    assert ("kept" in ev["reason"]) and r["model"] == ("ensemble" if ev["chosen"] else "final")
+    for m in ev["members"][1:]:  # members are never scored on test
+        assert not (tmp_path / "out" / m / "metrics" / "test.json").exists()
