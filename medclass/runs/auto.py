@@ -231,13 +231,13 @@ class _Auto:
 
     def _trial(self, cand: Candidate) -> None:
         row, plan = self.rows[cand.name], self.plan
-        first = plan.rungs[0] * self._speed(cand) + self.overhead
+        rung = plan.rungs[0] * self._speed(cand)
+        first = rung + self.overhead
         if self.clock.elapsed() + first > self._screen_deadline():
             row.update(state="skipped", reason=f"budget: its first rung (~{first:.0f}s) would end after the "
                                                f"screening deadline")
             self.say("trial", f"{cand.name}: skipped (budget)")
             return
-        rung = plan.rungs[0] * self._speed(cand)
         if cand.cost > 1 and self._ranked() and rung > self._slow_limit():  # known to be too slow: not started
             row.update(state="skipped", reason=f"too slow for this budget: its first rung would take ~{rung:.0f}s "
                                                f"({cand.cost:.1f} times the base's epoch; "
@@ -362,27 +362,20 @@ class _Auto:
     def _ensemble(self, final: dict[str, Any], ranked: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
         evidence: dict[str, Any] = {"considered": False, "chosen": False, "k": ENSEMBLE_K,
                                     "min_gain": ENSEMBLE_MIN_GAIN}
-        others = [r for r in ranked[1:ENSEMBLE_K] if r.get("folder")]
         if not self.ensemble:
             evidence["reason"] = "turned off (--no-ensemble)"
             return "final", evidence
         members = [self.out / "final"]
         epochs = final.get("epochs") or 0
-        for r in others:
+        for r in (r for r in ranked[1:ENSEMBLE_K] if r.get("folder")):
             cand = next(c for c in self.cands if c.name == r["candidate"])
-            need = epochs * self._speed(cand) + self.overhead
             dest = self.out / "members" / cand.name
-            if final.get("retrained") and self.clock.elapsed() + need + self.plan.end_seconds <= self.clock.budget:
-                self.say("ensemble", f"training member {cand.name} for {epochs} epochs")
-                try:
-                    train(candidate_config(self.base, cand, epochs=epochs), dest, callbacks=[
-                        Deadline(self.clock, lambda: self.clock.budget - self.plan.end_seconds, soft=True),
-                        *self.callbacks])
-                    members.append(dest)
-                    continue
-                except Exception as e:  # noqa: BLE001 - the trial stands in for it
-                    log.warning("ensemble member %s failed (%s); its trial is used", cand.name, e)
-            members.append(self.out / r["folder"])
+            if (final.get("retrained") and self._fits(epochs * self._speed(cand) + self.overhead)
+                    and self._train_member(candidate_config(self.base, cand, epochs=epochs), dest,
+                                           f"{cand.name} for {epochs} epochs")):
+                members.append(dest)
+            else:
+                members.append(self.out / r["folder"])  # its trial stands in for it
         members += self._seed_members(final, ENSEMBLE_K - len(members), epochs)
         if len(members) < 2:
             evidence["reason"] = ("fewer than two candidates completed, and the time left cannot train the winner "
@@ -407,25 +400,33 @@ class _Auto:
         successive halving left fewer than k complete candidates, the time left would otherwise go unused
         (a seed ensemble of the default recipe gained on validation and test: benchmarks/results/ensembles.md)."""
         winner = next(c for c in self.cands if c.name == final["candidate"])
-        need = max(epochs, 1) * self._speed(winner) + self.overhead
+        epochs = max(epochs, 1)
         out: list[Path] = []
-        for i in range(1, wanted + 1):
-            if self.clock.elapsed() + need + self.plan.end_seconds > self.clock.budget:
-                break
-            seed = self.base.seed + i
+        for seed in range(self.base.seed + 1, self.base.seed + wanted + 1):
             dest = self.out / "members" / f"{winner.name}-seed{seed}"
-            self.say("ensemble", f"training member {winner.name} with seed {seed} for {epochs} epochs")
-            cfg = replace(candidate_config(self.base, winner, epochs=max(epochs, 1)), seed=seed)
-            try:
-                train(cfg, dest, callbacks=[
-                    Deadline(self.clock, lambda: self.clock.budget - self.plan.end_seconds, soft=True),
-                    *self.callbacks])
-            except Exception as e:  # noqa: BLE001 - the ensemble is only an option
-                log.warning("seed member %s failed (%s)", dest.name, e)
-                shutil.rmtree(dest, ignore_errors=True)
+            cfg = replace(candidate_config(self.base, winner, epochs=epochs), seed=seed)
+            if not (self._fits(epochs * self._speed(winner) + self.overhead)
+                    and self._train_member(cfg, dest, f"{winner.name} with seed {seed} for {epochs} epochs")):
                 break
             out.append(dest)
         return out
+
+    def _fits(self, seconds: float) -> bool:
+        """Whether ``seconds`` more of training still leave time for the test scoring and the margin."""
+        return self.clock.elapsed() + seconds + self.plan.end_seconds <= self.clock.budget
+
+    def _train_member(self, cfg: RunConfig, dest: Path, what: str) -> bool:
+        """Train one ensemble member into ``dest`` (cut short softly at the budget); on failure remove the
+        folder and say so. The ensemble is only an option: a failure never ends the run."""
+        self.say("ensemble", f"training member {what}")
+        try:
+            train(cfg, dest, callbacks=[Deadline(self.clock, lambda: self.clock.budget - self.plan.end_seconds,
+                                                 soft=True), *self.callbacks])
+        except Exception as e:  # noqa: BLE001 - recorded; the caller falls back
+            log.warning("ensemble member %s failed (%s)", dest.name, e)
+            shutil.rmtree(dest, ignore_errors=True)
+            return False
+        return True
 
     def _score_test(self, model: str, evidence: dict[str, Any]) -> dict[str, Any]:
         self.say("test", f"scoring the test split once, for {model}")
